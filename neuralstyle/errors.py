@@ -1,0 +1,57 @@
+"""The exceptions neuralstyle raises for bad input.
+
+Every error subclasses :class:`NeuralStyleError` *and* the builtin that fits the mistake
+(``ValueError``, ``TypeError``, ``FileNotFoundError``), so callers can catch either the library's
+family or the Python idiom they already use. Messages say what was expected, what was given, and
+how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConfigError",
+    "DTypeError",
+    "DeviceMismatchError",
+    "ImageError",
+    "LayerNotFoundError",
+    "NeuralStyleError",
+    "ShapeError",
+    "WeightsError",
+    "WeightsNotFoundError",
+]
+
+
+class NeuralStyleError(Exception):
+    """Base class of every error raised by neuralstyle for bad input or a failed run."""
+
+
+class ShapeError(NeuralStyleError, ValueError):
+    """A tensor has the wrong rank, size, or a shape that does not match its partner."""
+
+
+class DTypeError(NeuralStyleError, TypeError):
+    """A tensor has a dtype the function cannot work with (integer, bool, complex)."""
+
+
+class DeviceMismatchError(NeuralStyleError, ValueError):
+    """Tensors that must be combined live on different devices."""
+
+
+class LayerNotFoundError(NeuralStyleError, ValueError):
+    """A layer name is not one the network provides; the message lists the closest valid names."""
+
+
+class ConfigError(NeuralStyleError, ValueError):
+    """An option or weight is out of range, inconsistent, or unknown."""
+
+
+class ImageError(NeuralStyleError, ValueError):
+    """An image cannot be read, decoded, or converted to RGB."""
+
+
+class WeightsError(NeuralStyleError, ValueError):
+    """A weights file is corrupt, unsafe, or does not fit the network (keys, shapes, checksum)."""
+
+
+class WeightsNotFoundError(NeuralStyleError, FileNotFoundError):
+    """Weights are not available locally and cannot be downloaded; the message says where to put them."""
