@@ -1,0 +1,652 @@
+"""Reading, converting and writing images.
+
+Every image enters the rest of neuralstyle as a ``(1, 3, H, W)`` RGB float tensor in ``[0, 1]``.
+:func:`load_image` produces one from a file, a PIL image, a numpy array or a tensor;
+:func:`to_pil` and :func:`save_image` turn one back into pixels. Four public-domain example images
+ship with the package (see :func:`example_images`).
+
+Conventions:
+
+* EXIF orientation is applied, so a photo comes out the way a viewer shows it.
+* Transparency is composited over a **white** background (a style network has no use for alpha).
+* 16-bit greyscale (``I;16`` and ``I``) is scaled by ``1/65535`` without a detour through 8 bits;
+  32-bit float images (``F``) are taken to be in ``[0, 1]`` and clamped.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import difflib
+import math
+import os
+import pathlib
+import re
+import uuid
+import warnings
+from collections.abc import Iterable
+from importlib import resources
+from typing import Any, TypeAlias, TypeGuard
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor
+
+from neuralstyle._checks import check_float_tensor
+from neuralstyle.errors import ConfigError, DTypeError, ImageError, ShapeError
+
+__all__ = [
+    "ImageSource",
+    "PathLike",
+    "SizeSpec",
+    "example_image",
+    "example_images",
+    "load_image",
+    "save_image",
+    "to_pil",
+]
+
+PathLike: TypeAlias = str | os.PathLike[str]
+"""A filesystem path: ``str`` or any ``os.PathLike`` (e.g. :class:`pathlib.Path`)."""
+
+ImageSource: TypeAlias = PathLike | Image.Image | np.ndarray[Any, Any] | Tensor
+"""Anything :func:`load_image` accepts."""
+
+SizeSpec: TypeAlias = int | tuple[int, int]
+"""Target size: the long side in pixels, or an exact ``(height, width)``."""
+
+# Example name -> file in neuralstyle/data/images. A test keeps this in sync with the folder.
+_EXAMPLES: dict[str, str] = {
+    "astronaut": "astronaut.jpg",
+    "chelsea": "chelsea.jpg",
+    "great_wave": "great_wave.jpg",
+    "starry_night": "starry_night.jpg",
+}
+
+# Suffix -> (PIL format, encoder options). 4:4:4 chroma keeps the fine colour texture that style
+# transfer is all about; the default 4:2:0 smears it.
+_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
+    ".png": ("PNG", {}),
+    ".jpg": ("JPEG", {"quality": 95, "subsampling": 0}),
+    ".jpeg": ("JPEG", {"quality": 95, "subsampling": 0}),
+    ".tif": ("TIFF", {}),
+    ".tiff": ("TIFF", {}),
+}
+
+_SIXTEEN_BIT = 65535.0
+
+# Decoders report bad data through many exception types; all of them mean "corrupt file".
+_DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError)
+
+
+# -- example images ---------------------------------------------------------------------------
+
+
+def example_images() -> tuple[str, ...]:
+    """Names of the example images bundled with neuralstyle.
+
+    Returns:
+        The names, sorted; pass one to :func:`example_image`. Provenance and licences are in
+        ``neuralstyle/data/images/NOTICE.md``.
+
+    Example:
+        >>> example_images()
+        ('astronaut', 'chelsea', 'great_wave', 'starry_night')
+    """
+    return tuple(sorted(_EXAMPLES))
+
+
+def example_image(name: str) -> pathlib.Path:
+    """Path of a bundled example image.
+
+    Works from a source checkout and from an installed wheel; when the package is imported from a
+    zip file, the image is extracted to a temporary file that lives until the interpreter exits.
+
+    Args:
+        name: One of :func:`example_images` (``"chelsea"``); the file name (``"chelsea.jpg"``)
+            is accepted too.
+
+    Returns:
+        The path of the JPEG file.
+
+    Raises:
+        ImageError: ``name`` is not a bundled example; the message lists the available names,
+            closest first.
+
+    Example:
+        >>> image = load_image(example_image("starry_night"), size=256)
+        >>> tuple(image.shape)
+        (1, 3, 160, 256)
+    """
+    filename = _EXAMPLES[_example_key(name)]
+    resource = resources.files("neuralstyle").joinpath("data").joinpath("images")
+    resource = resource.joinpath(filename)
+    if isinstance(resource, pathlib.Path):
+        return resource
+    # Zip import: there is no real file until as_file() extracts one.
+    extracted = contextlib.ExitStack()
+    atexit.register(extracted.close)
+    return extracted.enter_context(resources.as_file(resource))
+
+
+def _example_key(name: str) -> str:
+    """Map a name or file name to its key in ``_EXAMPLES``, or raise with the closest names."""
+    if not isinstance(name, str):
+        raise ImageError(f"example image name must be a str, got {type(name).__name__}")
+    key = name.strip()
+    if key in _EXAMPLES:
+        return key
+    by_file = {filename: stem for stem, filename in _EXAMPLES.items()}
+    if key in by_file:
+        return by_file[key]
+    ranked = sorted(_EXAMPLES, key=lambda n: -difflib.SequenceMatcher(None, key.lower(), n).ratio())
+    raise ImageError(
+        f"unknown example image {name!r}; available (closest first): {', '.join(ranked)}"
+    )
+
+
+# -- loading ----------------------------------------------------------------------------------
+
+
+def load_image(
+    source: ImageSource,
+    *,
+    size: SizeSpec | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor:
+    """Load an image as a ``(1, 3, H, W)`` RGB float tensor in ``[0, 1]``.
+
+    Accepted sources:
+
+    * a path (``str`` or ``os.PathLike``) to any file PIL reads;
+    * a :class:`PIL.Image.Image` in any common mode (``1``, ``L``, ``LA``, ``P`` with or without
+      transparency, ``RGB``, ``RGBA``, ``CMYK``, ``I;16``, ``I``, ``F``, ...);
+    * a numpy array ``(H, W)`` or ``(H, W, C)`` with ``C`` in 1 (grey), 2 (grey + alpha),
+      3 (RGB), 4 (RGBA); ``uint8`` in 0..255, ``uint16`` in 0..65535, or float in ``[0, 1]``;
+    * a float tensor ``(H, W)``, ``(C, H, W)`` or ``(1, C, H, W)``, same channels, in ``[0, 1]``.
+
+    EXIF orientation is applied. Alpha is composited over white. ``I;16`` and ``I`` images are
+    divided by 65535; ``F`` images are clamped to ``[0, 1]``. PIL images are resized with
+    Lanczos; arrays and tensors with antialiased bicubic interpolation, then clamped to ``[0, 1]``.
+
+    Args:
+        source: The image (see above). Neither it nor its file is modified.
+        size: ``int``: resize so that the long side has this many pixels, keeping the aspect ratio
+            (the short side is at least 1 px). ``(height, width)``: resize to exactly this.
+            ``None``: keep the size.
+        device: Device of the result. ``None``: the tensor's own device for tensor sources, the
+            CPU otherwise.
+        dtype: Floating-point dtype of the result.
+
+    Returns:
+        A new contiguous ``(1, 3, H, W)`` tensor, detached from any graph, never sharing memory
+        with ``source``.
+
+    Raises:
+        ImageError: The file is missing, a directory, empty, truncated, not an image, larger than
+            PIL's decompression-bomb limit; the values are NaN/Inf or outside ``[0, 1]``; the
+            source is of an unsupported type.
+        ShapeError: An array or tensor has the wrong rank, channel count or batch size.
+        DTypeError: An integer tensor, an array of an unsupported dtype, or a non-float ``dtype``.
+        ConfigError: ``size`` or ``device`` is invalid.
+
+    Example:
+        >>> image = load_image(example_image("chelsea"), size=128)
+        >>> tuple(image.shape), image.dtype
+        ((1, 3, 85, 128), torch.float32)
+    """
+    _check_dtype(dtype)
+    target = _check_size(size)
+    out_device = _check_device(device)
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    if isinstance(source, Tensor):
+        image = _from_tensor(source, target, work)
+        home = source.device if out_device is None else out_device
+        # copy=True: a source that is already a contiguous (1, 3, H, W) float must not be aliased.
+        return image.to(device=home, dtype=dtype, copy=True).contiguous()
+    if isinstance(source, np.ndarray):
+        image = _from_array(source, target, work)
+    elif isinstance(source, Image.Image):
+        image = _from_pil(_decoded(source, "the PIL image"), target, work)
+    elif isinstance(source, (str, os.PathLike)):
+        image = _from_pil(_read_file(source), target, work)
+    else:
+        raise ImageError(
+            "load_image expects a path, a PIL image, a numpy array or a torch tensor, "
+            f"got {type(source).__name__}"
+        )
+    return image.to(device=out_device, dtype=dtype).contiguous()
+
+
+def _check_dtype(dtype: object) -> None:
+    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
+        raise DTypeError(
+            f"dtype must be a floating-point torch.dtype such as torch.float32, got {dtype!r}"
+        )
+
+
+def _check_size(size: object) -> SizeSpec | None:
+    """Validate ``size`` and return it as ``None``, an ``int`` or a ``(height, width)`` tuple."""
+    if size is None:
+        return None
+    if _is_positive_int(size):
+        return int(size)
+    if isinstance(size, (tuple, list)) and len(size) == 2 and all(map(_is_positive_int, size)):
+        return int(size[0]), int(size[1])
+    raise ConfigError(
+        "size must be a positive int (the long side in pixels) or a (height, width) pair of "
+        f"positive ints, got {size!r}"
+    )
+
+
+def _is_positive_int(value: object) -> TypeGuard[int | np.integer[Any]]:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and bool(value > 0)
+
+
+def _check_device(device: torch.device | str | None) -> torch.device | None:
+    if device is None:
+        return None
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ConfigError(f"device {device!r} is not a valid torch device: {exc}") from exc
+
+
+def _target_hw(height: int, width: int, size: SizeSpec | None) -> tuple[int, int]:
+    """Output ``(height, width)`` for an input of ``height x width`` and a validated ``size``."""
+    if size is None:
+        return height, width
+    if isinstance(size, tuple):
+        return size
+    if height >= width:
+        return size, max(1, round(width * size / height))
+    return max(1, round(height * size / width)), size
+
+
+# -- files and PIL images ---------------------------------------------------------------------
+
+
+def _read_file(source: PathLike) -> Image.Image:
+    """Open, fully decode and EXIF-orient an image file, with a typed error for every failure."""
+    path = pathlib.Path(os.fspath(source))
+    if not path.exists():
+        raise ImageError(f"file not found: {path} (working directory: {os.getcwd()})")
+    if path.is_dir():
+        raise ImageError(f"{path} is a directory, not an image file; pass the path of an image")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path} is an empty file (0 bytes), not an image")
+    try:
+        # PIL only warns between its limit and twice its limit; an image that large is never
+        # what a style transfer wants, so the warning is an error here too.
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                return _decoded(opened, str(path))
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError) as exc:
+        raise _bomb_error(str(path), exc) from None
+    except UnidentifiedImageError:
+        raise ImageError(
+            f"{path} is not an image file PIL can read; use PNG, JPEG, TIFF, BMP, WebP or GIF"
+        ) from None
+    except PermissionError as exc:
+        raise ImageError(f"cannot read {path}: permission denied") from exc
+
+
+def _decoded(image: Image.Image, origin: str) -> Image.Image:
+    """Decode all pixels now (lazy PIL images fail late) and apply the EXIF orientation."""
+    try:
+        image.load()
+        return ImageOps.exif_transpose(image)
+    except PermissionError:
+        raise
+    except _DECODE_ERRORS as exc:
+        raise ImageError(
+            f"cannot decode {origin}: {exc}; the file is truncated or corrupt, export it again"
+        ) from exc
+
+
+def _bomb_error(origin: str, exc: Exception) -> ImageError:
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    pixels = found.group(1) if found else "too many"
+    return ImageError(
+        f"{origin} has {pixels} pixels, more than PIL's decompression-bomb limit of "
+        f"{Image.MAX_IMAGE_PIXELS} pixels; if you trust the file, raise PIL.Image.MAX_IMAGE_PIXELS "
+        "before loading it (a style transfer rarely needs more than a few megapixels)"
+    )
+
+
+def _from_pil(image: Image.Image, size: SizeSpec | None, work: torch.dtype) -> Tensor:
+    """Convert a decoded PIL image of any mode to a ``(1, 3, H, W)`` tensor of dtype ``work``."""
+    plain, scale = _plain_mode(image)
+    height, width = plain.height, plain.width
+    new_hw = _target_hw(height, width, size)
+    if new_hw != (height, width):
+        plain = plain.resize((new_hw[1], new_hw[0]), Image.Resampling.LANCZOS)
+    pixels = torch.from_numpy(np.array(plain, dtype=_numpy_float(work)))
+    if pixels.dim() == 2:
+        pixels = pixels.unsqueeze(-1)
+    chw = pixels.permute(2, 0, 1).div_(scale)
+    if plain.mode == "F":
+        _value_range(chw, f"the {image.mode} image")
+        # Lanczos overshoots and float images may exceed [0, 1] to begin with.
+        chw = chw.clamp_(0.0, 1.0)
+    return _to_rgb(chw)
+
+
+def _numpy_float(work: torch.dtype) -> type[np.floating[Any]]:
+    return np.float64 if work == torch.float64 else np.float32
+
+
+def _plain_mode(image: Image.Image) -> tuple[Image.Image, float]:
+    """Convert to ``RGB``, ``RGBA`` or ``F`` and return the divisor that maps it to ``[0, 1]``."""
+    mode = image.mode
+    if mode in ("RGB", "RGBA"):
+        return image, 255.0
+    if mode == "F":
+        return image, 1.0
+    if mode == "I" or mode.startswith("I;16"):
+        return _convert(image, "F"), _SIXTEEN_BIT
+    if mode == "La":
+        # PIL has no direct La -> RGBA conversion; un-premultiply first.
+        image = _convert(image, "LA")
+    return _convert(image, "RGBA" if image.has_transparency_data else "RGB"), 255.0
+
+
+def _convert(image: Image.Image, mode: str) -> Image.Image:
+    try:
+        return image.convert(mode)
+    except ValueError as exc:
+        raise ImageError(
+            f"cannot convert a PIL image of mode {image.mode!r} to {mode}: {exc}; "
+            "convert it to RGB yourself first"
+        ) from exc
+
+
+# -- arrays and tensors -----------------------------------------------------------------------
+
+
+def _from_array(array: np.ndarray[Any, Any], size: SizeSpec | None, work: torch.dtype) -> Tensor:
+    """Convert an ``(H, W)`` / ``(H, W, C)`` numpy image to a ``(1, 3, H, W)`` tensor."""
+    _check_array_shape(array)
+    # Compare kind and width, not dtype identity: big-endian uint16 ('>u2') must pass too.
+    unsigned = array.dtype.kind == "u"
+    if unsigned and array.dtype.itemsize == 1:
+        scale = 255.0
+    elif unsigned and array.dtype.itemsize == 2:
+        scale = _SIXTEEN_BIT
+    elif array.dtype.kind == "f":
+        scale = 1.0
+    else:
+        raise DTypeError(
+            f"numpy image must be uint8 (0..255), uint16 (0..65535) or float (0..1), got "
+            f"{array.dtype}; convert it with .astype(np.uint8) or .astype(np.float32) / 255"
+        )
+    # np.array copies: native byte order, writable, never shared with the caller.
+    pixels = torch.from_numpy(np.array(array, dtype=_numpy_float(work)))
+    if pixels.dim() == 2:
+        pixels = pixels.unsqueeze(-1)
+    chw = pixels.permute(2, 0, 1).div_(scale)
+    if scale == 1.0:
+        _check_unit_range(chw, "numpy image")
+    return _resize_tensor(_to_rgb(chw), size)
+
+
+def _check_array_shape(array: np.ndarray[Any, Any]) -> None:
+    shape = tuple(array.shape)
+    if array.ndim not in (2, 3):
+        raise ShapeError(f"numpy image must be (H, W) or (H, W, C), got shape {shape}")
+    if array.ndim == 3 and shape[2] not in (1, 2, 3, 4):
+        hint = ""
+        if shape[0] in (1, 2, 3, 4):
+            hint = "; it looks channel-first: use array.transpose(1, 2, 0)"
+        raise ShapeError(
+            f"numpy image must have 1, 2, 3 or 4 channels in its last axis, got shape {shape}"
+            + hint
+        )
+    if array.size == 0:
+        raise ShapeError(f"numpy image is empty, got shape {shape}")
+
+
+def _from_tensor(tensor: Tensor, size: SizeSpec | None, work: torch.dtype) -> Tensor:
+    """Convert an ``(H, W)`` / ``(C, H, W)`` / ``(1, C, H, W)`` float tensor to ``(1, 3, H, W)``."""
+    if not tensor.is_floating_point():
+        raise DTypeError(
+            f"image tensor must be floating-point with values in [0, 1], got {tensor.dtype}; "
+            "for 0..255 data use tensor.float() / 255"
+        )
+    chw = _tensor_chw(tensor).detach().to(work)
+    _check_unit_range(chw, "image tensor")
+    return _resize_tensor(_to_rgb(chw), size)
+
+
+def _tensor_chw(tensor: Tensor) -> Tensor:
+    """Return a ``(C, H, W)`` view of an image tensor after checking its shape."""
+    shape = tuple(tensor.shape)
+    if tensor.dim() == 4:
+        if shape[0] != 1:
+            raise ShapeError(
+                f"image tensor must hold one image, got a batch of {shape[0]} (shape {shape}); "
+                "load them one at a time"
+            )
+        tensor = tensor[0]
+    elif tensor.dim() == 2:
+        tensor = tensor.unsqueeze(0)
+    elif tensor.dim() != 3:
+        raise ShapeError(
+            f"image tensor must be (H, W), (C, H, W) or (1, C, H, W), got shape {shape}"
+        )
+    if tensor.shape[0] not in (1, 2, 3, 4):
+        hint = ""
+        if tensor.shape[-1] in (1, 2, 3, 4):
+            hint = "; it looks channel-last: use tensor.permute(2, 0, 1)"
+        raise ShapeError(f"image tensor must have 1, 2, 3 or 4 channels, got shape {shape}{hint}")
+    if tensor.numel() == 0:
+        raise ShapeError(f"image tensor is empty, got shape {shape}")
+    return tensor
+
+
+def _value_range(chw: Tensor, what: str) -> tuple[float, float]:
+    """Return the min and max of ``chw``, raising :class:`ImageError` on NaN or Inf.
+
+    Reading values syncs with the device; fine here, loading is not the optimization loop.
+    """
+    # aminmax propagates NaN and an Inf shows up as an extreme, so one cheap reduction detects
+    # both; the slower count runs only to word the error.
+    low, high = (float(v) for v in chw.aminmax())
+    if not (math.isfinite(low) and math.isfinite(high)):
+        bad = int((~torch.isfinite(chw)).sum())
+        raise ImageError(
+            f"{what} contains {bad} NaN or Inf values; replace them, e.g. with torch.nan_to_num"
+        )
+    return low, high
+
+
+def _check_unit_range(chw: Tensor, what: str) -> None:
+    """Raise unless every value is finite and in ``[0, 1]``, naming the range found."""
+    low, high = _value_range(chw, what)
+    if low >= 0.0 and high <= 1.0:
+        return
+    hint = ""
+    if high > 1.0:
+        hint = "; if it holds 0..255 values, divide it by 255"
+    elif low < 0.0:
+        hint = "; if it was normalized with a mean and std, undo that first"
+    raise ImageError(
+        f"{what} values must lie in [0, 1], got min {low:.6g} and max {high:.6g}{hint}"
+    )
+
+
+def _to_rgb(chw: Tensor) -> Tensor:
+    """Composite alpha over white, broadcast grey to RGB, and add the batch axis."""
+    if chw.shape[0] in (2, 4):
+        color, alpha = chw[:-1], chw[-1:]
+        chw = color * alpha + (1.0 - alpha)
+    if chw.shape[0] == 1:
+        chw = chw.expand(3, -1, -1)
+    return chw.unsqueeze(0)
+
+
+def _resize_tensor(image: Tensor, size: SizeSpec | None) -> Tensor:
+    height, width = image.shape[-2:]
+    new_hw = _target_hw(height, width, size)
+    if new_hw == (height, width):
+        return image
+    resized = F.interpolate(image, size=new_hw, mode="bicubic", antialias=True, align_corners=False)
+    # Bicubic overshoots near edges.
+    return resized.clamp_(0.0, 1.0)
+
+
+# -- writing ----------------------------------------------------------------------------------
+
+
+def to_pil(image: Tensor) -> Image.Image:
+    """Convert an RGB float image tensor to an 8-bit RGB PIL image.
+
+    Args:
+        image: ``(1, 3, H, W)`` or ``(3, H, W)`` floating-point tensor, on any device. Values are
+            clamped to ``[0, 1]`` and rounded to the nearest of 256 levels.
+
+    Returns:
+        A new ``RGB`` PIL image of size ``W x H``.
+
+    Raises:
+        DTypeError: ``image`` is not a floating-point tensor.
+        ShapeError: ``image`` is not ``(1, 3, H, W)`` or ``(3, H, W)``, or is empty.
+        ImageError: ``image`` contains NaN or Inf.
+
+    Example:
+        >>> to_pil(torch.ones(1, 3, 4, 6)).size
+        (6, 4)
+    """
+    tensor = check_float_tensor(image, "image")
+    chw = _rgb_chw(tensor).detach().to(device="cpu", dtype=torch.float32)
+    _value_range(chw, "image")
+    pixels = chw.clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
+    return Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy())
+
+
+def _rgb_chw(tensor: Tensor) -> Tensor:
+    shape = tuple(tensor.shape)
+    if tensor.dim() == 4 and shape[0] == 1:
+        tensor = tensor[0]
+    if tensor.dim() != 3 or tensor.shape[0] != 3:
+        raise ShapeError(f"image must be (1, 3, H, W) or (3, H, W), got shape {shape}")
+    if tensor.numel() == 0:
+        raise ShapeError(f"image is empty, got shape {shape}")
+    return tensor
+
+
+def save_image(
+    image: Tensor,
+    path: PathLike,
+    *,
+    overwrite: bool = True,
+    protect: Iterable[PathLike] = (),
+) -> pathlib.Path:
+    """Write an RGB float image tensor to a PNG, JPEG or TIFF file, atomically.
+
+    The file is written to a temporary file in the same folder, then moved onto ``path`` with
+    :func:`os.replace`, so a crash never leaves a half-written image behind and readers see either
+    the old file or the new one. The temporary file is removed on any failure. No folder is
+    created.
+
+    Args:
+        image: ``(1, 3, H, W)`` or ``(3, H, W)`` float tensor in ``[0, 1]`` (clamped).
+        path: Destination; the suffix picks the format: ``.png``, ``.jpg``/``.jpeg`` (quality 95,
+            no chroma subsampling), ``.tif``/``.tiff``.
+        overwrite: If ``False``, refuse to replace an existing file.
+        protect: Paths that must never be overwritten, typically the input images; compared
+            after resolving symlinks and ``..``, and by file identity when they exist.
+
+    Returns:
+        ``path`` as a :class:`pathlib.Path`.
+
+    Raises:
+        ImageError: Unknown suffix; the folder does not exist; ``path`` is a directory, a
+            protected path, or exists while ``overwrite`` is ``False``; writing failed.
+        DTypeError: ``image`` is not a floating-point tensor.
+        ShapeError: ``image`` is not a single RGB image.
+
+    Example:
+        >>> content = example_image("chelsea")
+        >>> out = save_image(load_image(content), "out.png", protect=[content])
+    """
+    target = pathlib.Path(os.fspath(path))
+    pil_format, options = _format_for(target)
+    _check_destination(target, overwrite=overwrite, protect=protect)
+    pixels = to_pil(image)
+    _write_atomically(pixels, target, pil_format, options)
+    return target
+
+
+def _format_for(target: pathlib.Path) -> tuple[str, dict[str, Any]]:
+    try:
+        return _FORMATS[target.suffix.lower()]
+    except KeyError:
+        supported = ", ".join(_FORMATS)
+        raise ImageError(
+            f"cannot tell the image format of {target} from its suffix {target.suffix!r}; "
+            f"use one of {supported}"
+        ) from None
+
+
+def _check_destination(
+    target: pathlib.Path, *, overwrite: bool, protect: Iterable[PathLike]
+) -> None:
+    folder = target.parent
+    if not folder.is_dir():
+        raise ImageError(
+            f"folder does not exist: {folder}; create it first (save_image creates no folders)"
+        )
+    if target.is_dir():
+        raise ImageError(f"{target} is a directory; pass a file path such as {target / 'out.png'}")
+    for protected in _as_paths(protect):
+        if _same_path(target, protected):
+            raise ImageError(
+                f"refusing to write {target}: it is the protected file {protected} "
+                "(an input image); choose another output path"
+            )
+    if not overwrite and (target.exists() or target.is_symlink()):
+        raise ImageError(f"{target} already exists; pass overwrite=True or choose another path")
+
+
+def _as_paths(protect: Iterable[PathLike]) -> list[pathlib.Path]:
+    # A lone path is a common slip for [path]; iterating a str would yield its characters.
+    if isinstance(protect, (str, os.PathLike)):
+        return [pathlib.Path(os.fspath(protect))]
+    return [pathlib.Path(os.fspath(p)) for p in protect]
+
+
+def _same_path(first: pathlib.Path, second: pathlib.Path) -> bool:
+    if first.resolve() == second.resolve():
+        return True
+    try:
+        # Catches hard links and case-insensitive filesystems.
+        return os.path.samefile(first, second)
+    except OSError:
+        return False
+
+
+def _write_atomically(
+    image: Image.Image, target: pathlib.Path, pil_format: str, options: dict[str, Any]
+) -> None:
+    temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
+    committed = False
+    try:
+        # os.open with 0o666 lets the umask set the permissions, as for any new file.
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+        with os.fdopen(os.open(temporary, flags, 0o666), "wb") as handle:
+            image.save(handle, format=pil_format, **options)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, target)
+        committed = True
+    except OSError as exc:
+        raise ImageError(f"cannot write {target}: {exc}") from exc
+    finally:
+        if not committed:
+            with contextlib.suppress(OSError):
+                os.unlink(temporary)
