@@ -13,6 +13,7 @@ __all__ = [
     "DTypeError",
     "DeviceMismatchError",
     "ImageError",
+    "ImageNotFoundError",
     "LayerNotFoundError",
     "NeuralStyleError",
     "ShapeError",
@@ -49,9 +50,14 @@ class ImageError(NeuralStyleError, ValueError):
     """An image cannot be read, decoded, or converted to RGB."""
 
 
+class ImageNotFoundError(ImageError, FileNotFoundError):
+    """An image path does not exist."""
+
+
 class WeightsError(NeuralStyleError, ValueError):
     """A weights file is corrupt, unsafe, or does not fit the network (keys, shapes, checksum)."""
 
 
 class WeightsNotFoundError(NeuralStyleError, FileNotFoundError):
-    """Weights are not available locally and cannot be downloaded; the message says where to put them."""
+    """Weights are not available locally and cannot be downloaded; the message says where to put
+    them."""

@@ -35,7 +35,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from neuralstyle._checks import check_float_tensor
-from neuralstyle.errors import ConfigError, DTypeError, ImageError, ShapeError
+from neuralstyle.errors import ConfigError, DTypeError, ImageError, ImageNotFoundError, ShapeError
 
 __all__ = [
     "ImageSource",
@@ -273,7 +273,7 @@ def _read_file(source: PathLike) -> Image.Image:
     """Open, fully decode and EXIF-orient an image file, with a typed error for every failure."""
     path = pathlib.Path(os.fspath(source))
     if not path.exists():
-        raise ImageError(f"file not found: {path} (working directory: {os.getcwd()})")
+        raise ImageNotFoundError(f"file not found: {path} (working directory: {os.getcwd()})")
     if path.is_dir():
         raise ImageError(f"{path} is a directory, not an image file; pass the path of an image")
     if path.stat().st_size == 0:

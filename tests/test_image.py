@@ -17,7 +17,7 @@ from PIL import Image
 
 import neuralstyle
 from neuralstyle import image as image_module
-from neuralstyle.errors import ConfigError, DTypeError, ImageError, ShapeError
+from neuralstyle.errors import ConfigError, DTypeError, ImageError, ImageNotFoundError, ShapeError
 from neuralstyle.image import example_image, example_images, load_image, save_image, to_pil
 
 IMAGES_DIR = pathlib.Path(neuralstyle.__file__).parent / "data" / "images"
@@ -369,7 +369,7 @@ def test_invalid_size(size: object) -> None:
 
 
 def test_missing_file(tmp_path: pathlib.Path) -> None:
-    with pytest.raises(ImageError, match=r"file not found: .*nothing.png"):
+    with pytest.raises(ImageNotFoundError, match=r"file not found: .*nothing.png"):
         load_image(tmp_path / "nothing.png")
 
 

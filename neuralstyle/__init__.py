@@ -1,0 +1,88 @@
+"""neuralstyle: neural style transfer (Gatys, Ecker & Bethge) on PyTorch.
+
+Images enter every public function as RGB floats in [0, 1]; each backbone knows its own input
+convention. Importing the package has no side effects: no network, no file access, no global
+state changed.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+# The public API, re-exported from the module that owns each name.
+from neuralstyle.callbacks import Callback, RunEnd, RunStart, StepState, Stop
+from neuralstyle.config import TransferConfig
+from neuralstyle.errors import (
+    ConfigError,
+    DeviceMismatchError,
+    DTypeError,
+    ImageError,
+    ImageNotFoundError,
+    LayerNotFoundError,
+    NeuralStyleError,
+    ShapeError,
+    WeightsError,
+    WeightsNotFoundError,
+)
+from neuralstyle.features import FeatureExtractor, InputConvention, available_layers
+from neuralstyle.image import example_image, example_images, load_image, save_image, to_pil
+from neuralstyle.layers import LayerMap
+from neuralstyle.losses import (
+    GaussianStatistics,
+    GramNormalization,
+    Reduction,
+    content_loss,
+    gaussian_statistics,
+    gram_matrix,
+    style_loss,
+    total_variation,
+    wasserstein_style_loss,
+)
+from neuralstyle.presets import PRESETS, Preset, get_preset
+from neuralstyle.transfer import Loss, StyleTransfer, Targets, TransferResult, TransferRun
+
+__all__ = [
+    "PRESETS",
+    "Callback",
+    "ConfigError",
+    "DTypeError",
+    "DeviceMismatchError",
+    "FeatureExtractor",
+    "GaussianStatistics",
+    "GramNormalization",
+    "ImageError",
+    "ImageNotFoundError",
+    "InputConvention",
+    "LayerMap",
+    "LayerNotFoundError",
+    "Loss",
+    "NeuralStyleError",
+    "Preset",
+    "Reduction",
+    "RunEnd",
+    "RunStart",
+    "ShapeError",
+    "StepState",
+    "Stop",
+    "StyleTransfer",
+    "Targets",
+    "TransferConfig",
+    "TransferResult",
+    "TransferRun",
+    "WeightsError",
+    "WeightsNotFoundError",
+    "__version__",
+    "available_layers",
+    "content_loss",
+    "example_image",
+    "example_images",
+    "gaussian_statistics",
+    "get_preset",
+    "gram_matrix",
+    "load_image",
+    "save_image",
+    "style_loss",
+    "to_pil",
+    "total_variation",
+    "wasserstein_style_loss",
+]
