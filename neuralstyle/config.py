@@ -1,0 +1,144 @@
+"""TransferConfig: every knob of a style-transfer run, in one frozen, replaceable dataclass."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from neuralstyle.errors import ConfigError
+
+__all__ = ["OptimizerFactory", "TransferConfig"]
+
+OptimizerFactory = Callable[[list[Tensor]], torch.optim.Optimizer]
+"""Builds an optimizer for the image tensor, e.g. ``lambda params: torch.optim.SGD(params,
+lr=0.1)``."""
+
+_OPTIMIZERS = ("adam", "lbfgs")
+_INITS = ("content", "noise")
+_PRECISIONS = ("float32", "bfloat16", "float16")
+_STYLE_LOSSES = ("gram", "wasserstein")
+_BALANCES = ("none", "target")
+_GRAM_NORMALIZATIONS = ("chw", "hw", "none")
+
+
+def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}")
+
+
+def _positive(name: str, value: float, *, allow_zero: bool) -> None:
+    valid = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if not valid or value < 0 or (value == 0 and not allow_zero):
+        bound = ">= 0" if allow_zero else "> 0"
+        raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TransferConfig:
+    """Options of a run. Change one with ``dataclasses.replace(config, steps=100)``.
+
+    Attributes:
+        steps: Optimizer steps (for L-BFGS, one step is one loss evaluation).
+        optimizer: ``"adam"``, ``"lbfgs"``, or a factory ``params -> torch.optim.Optimizer``.
+        learning_rate: Step size in pixel units of [0, 1]; None picks the optimizer's default (Adam
+            0.02, L-BFGS 1.0).
+        adam_betas: Adam's moment decay rates.
+        content_weight: Multiplies every content term.
+        style_weight: Multiplies every style term: the "style strength" knob.
+        tv_weight: Weight of the total-variation smoothness term (0 switches it off).
+        style_loss: ``"gram"`` (Gatys) or ``"wasserstein"`` (mean and covariance, W2).
+        gram_normalize: Gram normalization, see :func:`neuralstyle.gram_matrix`.
+        balance: ``"target"`` divides each layer's term by its target's magnitude, so weights mean
+            the same on every backbone and image pair; ``"none"`` uses raw terms (the seed's
+            objective).
+        init: Start from the ``"content"`` image or seeded uniform ``"noise"``.
+        seed: Seed of the run's own random generator (noise init); global RNG state is never
+            touched.
+        size: Long side of the output in pixels; None keeps the content image's size.
+        style_scale: Long side of the style image relative to the output's; None keeps the style
+            image's own size.
+        clamp: Clamp the image to [0, 1] after every Adam step (L-BFGS runs unclamped and the
+            result is clamped at the end, since clamping between its steps corrupts its curvature
+            memory).
+        device: ``"auto"`` (CUDA, then MPS, then CPU) or a torch device string.
+        precision: ``"float32"``, or ``"bfloat16"``/``"float16"`` autocast (Grams stay float32).
+        channels_last: Use the channels-last memory format (faster convolutions on most GPUs).
+        compile: Wrap the feature extractor in ``torch.compile``.
+    """
+
+    steps: int = 300
+    optimizer: Literal["adam", "lbfgs"] | OptimizerFactory = "adam"
+    learning_rate: float | None = None
+    adam_betas: tuple[float, float] = (0.9, 0.999)
+    content_weight: float = 1.0
+    style_weight: float = 1.0
+    tv_weight: float = 0.0
+    style_loss: Literal["gram", "wasserstein"] = "gram"
+    gram_normalize: Literal["chw", "hw", "none"] = "chw"
+    balance: Literal["none", "target"] = "target"
+    init: Literal["content", "noise"] = "content"
+    seed: int = 0
+    size: int | None = None
+    style_scale: float | None = 1.0
+    clamp: bool = True
+    device: str = "auto"
+    precision: Literal["float32", "bfloat16", "float16"] = "float32"
+    channels_last: bool = False
+    compile: bool = False
+
+    def __post_init__(self) -> None:
+        if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:
+            raise ConfigError(f"steps must be a positive int, got {self.steps!r}")
+        if isinstance(self.optimizer, str):
+            _choice("optimizer", self.optimizer, _OPTIMIZERS)
+        elif not callable(self.optimizer):
+            raise ConfigError(
+                f"optimizer must be 'adam', 'lbfgs' or a callable params -> Optimizer, "
+                f"got {self.optimizer!r}"
+            )
+        if self.learning_rate is not None:
+            _positive("learning_rate", self.learning_rate, allow_zero=False)
+        if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
+            raise ConfigError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+        for name in ("content_weight", "style_weight", "tv_weight"):
+            _positive(name, getattr(self, name), allow_zero=True)
+        _choice("style_loss", self.style_loss, _STYLE_LOSSES)
+        _choice("gram_normalize", self.gram_normalize, _GRAM_NORMALIZATIONS)
+        _choice("balance", self.balance, _BALANCES)
+        _choice("init", self.init, _INITS)
+        _choice("precision", self.precision, _PRECISIONS)
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ConfigError(f"seed must be an int, got {self.seed!r}")
+        if self.size is not None and (
+            isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1
+        ):
+            raise ConfigError(
+                f"size must be a positive int (long side in pixels), got {self.size!r}"
+            )
+        if self.style_scale is not None:
+            _positive("style_scale", self.style_scale, allow_zero=False)
+
+    def resolved_device(self) -> torch.device:
+        """The device this config runs on, with ``"auto"`` resolved to the best one present."""
+        if self.device != "auto":
+            try:
+                return torch.device(self.device)
+            except RuntimeError as error:
+                raise ConfigError(
+                    f"device {self.device!r} is not a torch device; use 'auto', 'cpu', 'cuda', "
+                    "'cuda:1' or 'mps'"
+                ) from error
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+
+    def autocast_dtype(self) -> torch.dtype | None:
+        """The autocast dtype, or None for plain float32."""
+        return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(self.precision)

@@ -1,0 +1,96 @@
+"""Named recipes: a layer map and a config, each with the source it follows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from neuralstyle.config import TransferConfig
+from neuralstyle.errors import ConfigError
+from neuralstyle.layers import CLASSIC_STYLE_LAYERS, LayerMap, closest_names
+
+__all__ = ["DEFAULT", "GATYS", "PRESETS", "SEED", "Preset", "get_preset"]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named layer map and config.
+
+    Attributes:
+        name: The preset's name.
+        layer_map: Its content and style layers.
+        config: Its run options.
+        source: Where the recipe comes from.
+    """
+
+    name: str
+    layer_map: LayerMap
+    config: TransferConfig
+    source: str
+
+
+SEED = Preset(
+    name="seed",
+    layer_map=LayerMap(
+        content=dict.fromkeys(CLASSIC_STYLE_LAYERS, 1.0),
+        style=dict.fromkeys(CLASSIC_STYLE_LAYERS, 1.0),
+    ),
+    config=TransferConfig(
+        steps=2000,
+        optimizer="adam",
+        # The seed steps 0.02 in ImageNet-normalized units; pixels in [0, 1] move std times less
+        # (std 0.229/0.224/0.225, mean 0.226).
+        learning_rate=0.02 * 0.226,
+        adam_betas=(0.99, 0.999),
+        content_weight=1e-2,
+        style_weight=1e4,
+        gram_normalize="chw",
+        balance="none",
+        init="content",
+        clamp=False,
+    ),
+    source=(
+        "Jay Gala, 'Neural Style Transfer' (blog post, 2020): content and style on "
+        "relu1_1..relu5_1 (the seed collects conv outputs that its in-place ReLU overwrites), "
+        "Gram / (a*b*c*d), mean squared errors, content weight 1e-2, style weight 1e4, "
+        "Adam betas (0.99, 0.999), content init"
+    ),
+)
+
+GATYS = Preset(
+    name="gatys",
+    layer_map=LayerMap(content={"relu4_2": 1.0}, style=dict.fromkeys(CLASSIC_STYLE_LAYERS, 0.2)),
+    config=TransferConfig(steps=500, optimizer="lbfgs", style_weight=100.0, init="noise"),
+    source=(
+        "Gatys, Ecker & Bethge, 'Image Style Transfer Using Convolutional Neural Networks' (CVPR "
+        "2016) and jcjohnson/neural-style: content relu4_2, style relu1_1..relu5_1 weighted 1/5, "
+        "L-BFGS from noise; terms balanced by target magnitude so the weights carry across networks"
+    ),
+)
+
+DEFAULT = Preset(
+    name="default",
+    layer_map=LayerMap(content={"relu4_2": 1.0}, style=dict.fromkeys(CLASSIC_STYLE_LAYERS, 0.2)),
+    config=TransferConfig(steps=300, optimizer="adam", learning_rate=0.02, style_weight=100.0),
+    source=(
+        "neuralstyle's default: the classic layers, terms balanced by target magnitude, Adam at "
+        "0.02 per step in pixel units from the content image"
+    ),
+)
+
+PRESETS: dict[str, Preset] = {preset.name: preset for preset in (DEFAULT, GATYS, SEED)}
+"""Every preset by name."""
+
+
+def get_preset(name: str) -> Preset:
+    """Look a preset up by name.
+
+    Raises:
+        ConfigError: No preset has that name; the message lists them.
+    """
+    if name not in PRESETS:
+        hint = closest_names(name, PRESETS)
+        suggestion = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise ConfigError(
+            f"unknown preset {name!r}{suggestion}; choose one of {', '.join(sorted(PRESETS))}"
+        )
+    return PRESETS[name]

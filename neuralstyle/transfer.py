@@ -1,0 +1,549 @@
+"""StyleTransfer: wires a feature extractor, a layer map and the losses into an optimization loop.
+
+The loop is built from seams other code can call on its own:
+
+* :meth:`StyleTransfer.targets` encodes the content and style once, without gradients;
+* :meth:`StyleTransfer.initial_image` and :meth:`StyleTransfer.make_optimizer` set up a run;
+* :meth:`StyleTransfer.loss` gives the total and its per-term breakdown for any image;
+* :meth:`StyleTransfer.step` does one update;
+* :meth:`StyleTransfer.start` returns an iterator of :class:`~neuralstyle.callbacks.StepState`;
+* :meth:`StyleTransfer.run` drives that iterator with callbacks and returns a
+:class:`TransferResult`.
+
+Nothing in a step reads a value back to the host, so a GPU never waits for Python.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import cast
+
+import torch
+from torch import Tensor
+
+from neuralstyle._checks import check_float_tensor, check_rank
+from neuralstyle.callbacks import (
+    Callback,
+    DivergenceGuard,
+    LossHistory,
+    RunEnd,
+    RunStart,
+    StepState,
+)
+from neuralstyle.config import TransferConfig
+from neuralstyle.errors import ConfigError, ShapeError
+from neuralstyle.features import FeatureExtractor
+from neuralstyle.image import ImageSource, load_image
+from neuralstyle.layers import LayerMap
+from neuralstyle.losses import (
+    GaussianStatistics,
+    content_loss,
+    gaussian_statistics,
+    gram_matrix,
+    style_loss,
+    total_variation,
+    wasserstein_style_loss,
+)
+from neuralstyle.presets import DEFAULT, Preset, get_preset
+
+__all__ = ["Loss", "StyleTransfer", "Targets", "TransferResult", "TransferRun"]
+
+ContentSource = ImageSource | list[ImageSource] | tuple[ImageSource, ...]
+StyleTarget = Tensor | GaussianStatistics
+
+
+@dataclass(frozen=True)
+class Targets:
+    """What a run aims at, encoded once under ``torch.no_grad()``.
+
+    Attributes:
+        content_image: The content batch ``(B, 3, H, W)`` on the run's device.
+        content: Layer -> content feature maps ``(B, C, h, w)``.
+        style: Layer -> Gram matrix ``(1, C, C)`` or
+            :class:`~neuralstyle.losses.GaussianStatistics`.
+        content_norm: Layer -> factor applied to that layer's content loss (``(B,)``; ones when
+            ``balance="none"``, else the inverse of the target's mean square).
+        style_norm: Layer -> factor applied to that layer's style loss (0-d).
+        objective_scale: 0-d factor that brings the content image's total loss to 1; L-BFGS
+            minimizes
+            ``total * objective_scale`` so its absolute tolerances work for any loss scale.
+    """
+
+    content_image: Tensor
+    content: Mapping[str, Tensor]
+    style: Mapping[str, StyleTarget]
+    content_norm: Mapping[str, Tensor]
+    style_norm: Mapping[str, Tensor]
+    objective_scale: Tensor
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A loss evaluation.
+
+    Attributes:
+        total: 0-d total over the batch, the quantity minimized.
+        per_item: ``(B,)`` total of each batch item.
+        terms: Weighted 0-d terms (``"content/relu4_2"``, ``"style/relu1_1"``, ``"tv"``) summing to
+            ``total``.
+    """
+
+    total: Tensor
+    per_item: Tensor
+    terms: Mapping[str, Tensor]
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """The outcome of :meth:`StyleTransfer.run`.
+
+    Attributes:
+        image: The final image ``(B, 3, H, W)``, RGB in [0, 1].
+        best_image: The image with the lowest loss seen (per batch item).
+        best_loss: That lowest total loss (summed over the batch).
+        history: Loss term -> value at every step (``"total"`` included).
+        steps_done: Steps completed.
+        stop_reason: Why the run ended early, or None.
+        seconds: Wall time of the whole run, targets included.
+        seconds_targets: Wall time spent encoding the targets.
+    """
+
+    image: Tensor
+    best_image: Tensor
+    best_loss: float
+    history: dict[str, list[float]]
+    steps_done: int
+    stop_reason: str | None
+    seconds: float
+    seconds_targets: float
+
+    @property
+    def seconds_per_step(self) -> float:
+        """Mean optimization time per step."""
+        return (self.seconds - self.seconds_targets) / max(self.steps_done, 1)
+
+
+class StyleTransfer:
+    """Optimizes an image to have one image's content and another's style.
+
+    Args:
+        layer_map: Content and style layers with their weights; defaults to the ``"default"``
+            preset's.
+        config: Options of the run; defaults to the ``"default"`` preset's.
+        extractor: The network; defaults to the bundled VGG16 truncated to the map's layers.
+        callbacks: Called during :meth:`run`, after the built-in divergence guard.
+
+    Raises:
+        LayerNotFoundError: The layer map names a layer the extractor does not provide.
+
+    Example:
+        >>> result = StyleTransfer().run("photo.jpg", "painting.jpg")  # doctest: +SKIP
+        >>> save_image(result.image, "out.png")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        layer_map: LayerMap | None = None,
+        *,
+        config: TransferConfig | None = None,
+        extractor: FeatureExtractor | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> None:
+        self.layer_map = layer_map if layer_map is not None else DEFAULT.layer_map
+        self.config = config if config is not None else DEFAULT.config
+        self.device = self.config.resolved_device()
+        if extractor is None:
+            extractor = FeatureExtractor(self.layer_map.layers)
+        self.layer_map.check_available(extractor.layers)
+        self.extractor = extractor.to(self.device)
+        if self.config.channels_last:
+            self.extractor = self.extractor.to(memory_format=torch.channels_last)
+        self._forward: Callable[[Tensor], dict[str, Tensor]] = (
+            torch.compile(self.extractor) if self.config.compile else self.extractor
+        )
+        self.callbacks = tuple(callbacks)
+
+    @classmethod
+    def from_preset(
+        cls,
+        preset: str | Preset,
+        *,
+        extractor: FeatureExtractor | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> StyleTransfer:
+        """Build from a named preset (see :data:`neuralstyle.PRESETS`) or a :class:`Preset`.
+
+        To change a preset's options, pass its config through ``dataclasses.replace``:
+        ``StyleTransfer(SEED.layer_map, config=replace(SEED.config, steps=100))``.
+
+        Raises:
+            ConfigError: Unknown preset name.
+        """
+        chosen = get_preset(preset) if isinstance(preset, str) else preset
+        return cls(chosen.layer_map, config=chosen.config, extractor=extractor, callbacks=callbacks)
+
+    # -- seams -------------------------------------------------------------------------------------
+
+    def load_content(self, content: ContentSource) -> Tensor:
+        """Load one image, or a list or tuple of images, as a ``(B, 3, H, W)`` batch on the device.
+
+        Args:
+            content: A path, PIL image, array or tensor (a 4-d tensor may hold a batch), or a
+                list or tuple of those; every item is resized to the first item's size.
+        """
+        if isinstance(content, (list, tuple)):
+            if not content:
+                raise ConfigError("content is an empty sequence; pass at least one image")
+            first = self._load(content[0], self.config.size)
+            size = (first.shape[-2], first.shape[-1])
+            rest = [self._load(item, size) for item in content[1:]]
+            return torch.cat([first, *rest])
+        return self._load(content, self.config.size)
+
+    def _load(self, source: ImageSource, size: int | tuple[int, int] | None) -> Tensor:
+        if isinstance(source, Tensor) and source.dim() == 4 and source.shape[0] > 1:
+            check_float_tensor(source, "content")
+            items = [load_image(item, size=size) for item in source]
+            return torch.cat(items).to(self.device)
+        return load_image(source, size=size).to(self.device)
+
+    def load_style(self, style: ImageSource, content_shape: Sequence[int]) -> Tensor:
+        """Load the style image with its long side ``style_scale`` times the content's long side."""
+        if self.config.style_scale is None:
+            return load_image(style).to(self.device)
+        long_side = max(1, round(max(content_shape[-2:]) * self.config.style_scale))
+        return load_image(style, size=long_side).to(self.device)
+
+    @torch.no_grad()
+    def targets(self, content: ContentSource, style: ImageSource) -> Targets:
+        """Encode the content and style targets once, without gradients.
+
+        Args:
+            content: The content image(s); see :meth:`load_content`.
+            style: The style image (path, PIL image, array or tensor).
+
+        Returns:
+            The :class:`Targets` every later loss evaluation compares against.
+        """
+        content_image = self.load_content(content)
+        style_image = self.load_style(style, content_image.shape)
+        content_features = self._features(content_image)
+        style_features = self._features(style_image)
+        content_targets = {name: content_features[name] for name in self.layer_map.content}
+        style_targets = {
+            name: self._style_target(style_features[name]) for name in self.layer_map.style
+        }
+        ones = torch.ones(content_image.shape[0], device=self.device)
+        balance = self.config.balance == "target"
+        content_norm = {
+            name: (1 / _mean_square(f).clamp_min(1e-12)) if balance else ones
+            for name, f in content_targets.items()
+        }
+        style_norm = {
+            name: (1 / _target_magnitude(t).clamp_min(1e-24)) if balance else ones[0]
+            for name, t in style_targets.items()
+        }
+        partial = Targets(
+            content_image, content_targets, style_targets, content_norm, style_norm, ones[0]
+        )
+        # Normalize by the loss of the content image itself: the usual starting point, and defined
+        # by the targets alone, so every way of driving the loop agrees on it.
+        reference = self.loss(content_image, partial).total
+        scale = 1 / reference.float().clamp_min(1e-30)
+        return Targets(
+            content_image, content_targets, style_targets, content_norm, style_norm, scale
+        )
+
+    def _style_target(self, features: Tensor) -> StyleTarget:
+        if self.config.style_loss == "wasserstein":
+            return gaussian_statistics(features.float())
+        return gram_matrix(features.float(), normalize=self.config.gram_normalize)
+
+    def _features(self, image: Tensor) -> dict[str, Tensor]:
+        if self.config.channels_last:
+            image = image.contiguous(memory_format=torch.channels_last)
+        with self._autocast():
+            return self._forward(image)
+
+    def _autocast(self) -> contextlib.AbstractContextManager[object]:
+        dtype = self.config.autocast_dtype()
+        if dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    def initial_image(self, targets: Targets, init: ImageSource | None = None) -> Tensor:
+        """The image the optimization starts from, a leaf tensor that requires grad.
+
+        Args:
+            targets: From :meth:`targets`.
+            init: A given starting image (resized to the content's size); None uses
+                ``config.init`` (the content, or noise from ``config.seed``).
+        """
+        content = targets.content_image
+        if init is not None:
+            start = load_image(init, size=(content.shape[-2], content.shape[-1])).to(self.device)
+            start = start.expand_as(content)
+        elif self.config.init == "noise":
+            generator = torch.Generator().manual_seed(self.config.seed)
+            start = torch.rand(content.shape, generator=generator).to(self.device)
+        else:
+            start = content
+        memory_format = (
+            torch.channels_last if self.config.channels_last else torch.contiguous_format
+        )
+        return start.detach().clone(memory_format=memory_format).requires_grad_(True)
+
+    def make_optimizer(self, image: Tensor) -> torch.optim.Optimizer:
+        """The optimizer the config asks for, over ``image`` alone."""
+        choice, lr = self.config.optimizer, self.config.learning_rate
+        if choice == "adam":
+            fused = image.device.type == "cuda"
+            return torch.optim.Adam(
+                [image], lr=lr or 0.02, betas=self.config.adam_betas, fused=fused or None
+            )
+        if choice == "lbfgs":
+            # One evaluation per step; memory of 100 pairs as in neural-style.
+            return torch.optim.LBFGS([image], lr=lr or 1.0, max_iter=1, history_size=100)
+        if callable(choice):
+            return choice([image])
+        raise ConfigError(f"unknown optimizer {choice!r}")
+
+    def loss(self, image: Tensor, targets: Targets) -> Loss:
+        """Evaluate the weighted objective of ``image`` against ``targets`` (one forward pass).
+
+        Args:
+            image: ``(B, 3, H, W)`` RGB, the content batch's shape.
+            targets: From :meth:`targets`.
+
+        Returns:
+            The :class:`Loss` with the total, per-item totals and per-term breakdown.
+
+        Raises:
+            ShapeError: ``image`` does not match the content batch's shape.
+        """
+        check_float_tensor(image, "image")
+        check_rank(image, "image", 4, "(B, 3, H, W)")
+        if image.shape != targets.content_image.shape:
+            raise ShapeError(
+                f"image must have the content batch's shape {tuple(targets.content_image.shape)}, "
+                f"got {tuple(image.shape)}"
+            )
+        features = self._features(image)
+        config = self.config
+        per_term: dict[str, Tensor] = {}
+        for name, weight in self.layer_map.content.items():
+            if weight and config.content_weight:
+                value = content_loss(features[name], targets.content[name], reduction="none")
+                per_term[f"content/{name}"] = (
+                    value * targets.content_norm[name] * (weight * config.content_weight)
+                )
+        for name, weight in self.layer_map.style.items():
+            if weight and config.style_weight:
+                value = self._style_loss(features[name], targets.style[name])
+                per_term[f"style/{name}"] = (
+                    value * targets.style_norm[name] * (weight * config.style_weight)
+                )
+        if config.tv_weight:
+            per_term["tv"] = total_variation(image, reduction="none") * config.tv_weight
+        per_item = torch.stack(list(per_term.values())).sum(0)
+        terms = {name: value.sum() for name, value in per_term.items()}
+        return Loss(total=per_item.sum(), per_item=per_item, terms=terms)
+
+    def _style_loss(self, features: Tensor, target: StyleTarget) -> Tensor:
+        if isinstance(target, GaussianStatistics):
+            return wasserstein_style_loss(features, target, reduction="none")
+        return style_loss(features, target, normalize=self.config.gram_normalize, reduction="none")
+
+    def step(self, image: Tensor, targets: Targets, optimizer: torch.optim.Optimizer) -> Loss:
+        """Do one optimizer update of ``image`` in place; return the loss *before* the update.
+
+        Makes no host sync on the Adam path. L-BFGS minimizes ``total * targets.objective_scale``
+        (its tolerances are absolute) and, like every closure-based optimizer, reads the loss.
+        """
+        evaluations: list[Loss] = []
+        is_lbfgs = isinstance(optimizer, torch.optim.LBFGS)
+
+        def closure() -> Tensor:
+            optimizer.zero_grad(set_to_none=True)
+            loss = self.loss(image, targets)
+            objective = loss.total * targets.objective_scale if is_lbfgs else loss.total
+            objective.backward()  # type: ignore[no-untyped-call]
+            evaluations.append(loss)
+            return objective
+
+        # torch types closures as returning float; every optimizer also accepts a 0-d tensor, and
+        # returning the tensor keeps the Adam path free of host syncs.
+        optimizer.step(cast(Callable[[], float], closure))
+        if self.config.clamp and not is_lbfgs:
+            with torch.no_grad():
+                image.clamp_(0, 1)
+        first = evaluations[0]
+        return Loss(first.total.detach(), first.per_item.detach(), _detached(first.terms))
+
+    def start(
+        self, content: ContentSource, style: ImageSource, *, init: ImageSource | None = None
+    ) -> TransferRun:
+        """Set up a run and return it as an iterator of :class:`StepState`, one per step.
+
+        Example:
+            >>> run = StyleTransfer().start("photo.jpg", "painting.jpg")  # doctest: +SKIP
+            >>> for state in run:  # doctest: +SKIP
+            ...     if state.step == 50:
+            ...         break
+            >>> run.best_image  # doctest: +SKIP
+        """
+        return TransferRun(self, content, style, init)
+
+    def run(
+        self,
+        content: ContentSource,
+        style: ImageSource,
+        *,
+        init: ImageSource | None = None,
+        callbacks: Sequence[Callback] = (),
+    ) -> TransferResult:
+        """Stylize ``content`` with ``style`` and return the result.
+
+        Args:
+            content: A path, PIL image, numpy array or tensor (RGB in [0, 1]), or a list of them
+                to stylize a batch in one call.
+            style: The style image, in any of the same forms.
+            init: A given starting image instead of ``config.init``.
+            callbacks: Called after the instance's own callbacks.
+
+        Returns:
+            The :class:`TransferResult`.
+        """
+        begin = time.perf_counter()
+        history = LossHistory()
+        hooks: list[Callback] = [DivergenceGuard(), *self.callbacks, *callbacks, history]
+        transfer = self.start(content, style, init=init)
+        stop_reason: str | None = None
+        started: list[Callback] = []
+        try:
+            info = RunStart(self.config.steps, transfer.image.detach(), self.device)
+            for hook in hooks:
+                started.append(hook)
+                hook.on_start(info)
+            for state in transfer:
+                for hook in hooks:
+                    signal = hook.on_step(state)
+                    if signal is not None:
+                        stop_reason = signal.reason
+                        break
+                if stop_reason is not None:
+                    break
+        except BaseException as error:
+            stop_reason = f"{type(error).__name__}: {error}"
+            raise
+        finally:
+            _end_all(started, transfer.end_state(stop_reason, begin))
+        final = transfer.image.detach().clamp(0, 1)
+        best_loss = float(transfer.best_per_item.sum())
+        return TransferResult(
+            image=final,
+            best_image=transfer.best_image.clamp(0, 1),
+            best_loss=best_loss,
+            history=history.as_lists(),
+            steps_done=transfer.steps_done,
+            stop_reason=stop_reason,
+            seconds=time.perf_counter() - begin,
+            seconds_targets=transfer.seconds_targets,
+        )
+
+
+def _end_all(hooks: Sequence[Callback], end: RunEnd) -> None:
+    """Call every ``on_end``, even when one raises; re-raise the first error afterwards."""
+    first_error: BaseException | None = None
+    for hook in hooks:
+        try:
+            hook.on_end(end)
+        except BaseException as error:
+            first_error = first_error or error
+    if first_error is not None:
+        raise first_error
+
+
+class TransferRun(Iterator[StepState]):
+    """An ongoing run: iterate it for one :class:`StepState` per step, stop whenever you like.
+
+    Attributes:
+        image: The image being optimized (a leaf tensor that requires grad).
+        targets: The encoded targets.
+        optimizer: The optimizer.
+        best_image: The lowest-loss image seen so far (per batch item).
+        steps_done: Steps completed.
+    """
+
+    def __init__(
+        self,
+        transfer: StyleTransfer,
+        content: ContentSource,
+        style: ImageSource,
+        init: ImageSource | None,
+    ) -> None:
+        began = time.perf_counter()
+        self._transfer = transfer
+        self.targets = transfer.targets(content, style)
+        self.image = transfer.initial_image(self.targets, init)
+        self.optimizer = transfer.make_optimizer(self.image)
+        self.best_image = self.image.detach().clone()
+        batch = self.image.shape[0]
+        self.best_per_item = torch.full((batch,), float("inf"), device=self.image.device)
+        self.steps_done = 0
+        self.seconds_targets = time.perf_counter() - began
+        self._began = time.perf_counter()
+
+    def __next__(self) -> StepState:
+        total_steps = self._transfer.config.steps
+        if self.steps_done >= total_steps:
+            raise StopIteration
+        before = self.image.detach().clone()
+        loss = self._transfer.step(self.image, self.targets, self.optimizer)
+        # The loss belongs to the image before the update; keep it if it beats the best so far.
+        # NaN compares False, so a diverged step never replaces the best image.
+        better = loss.per_item < self.best_per_item
+        mask = better.view(-1, *([1] * (before.dim() - 1)))
+        self.best_image = torch.where(mask, before, self.best_image)
+        self.best_per_item = torch.where(better, loss.per_item, self.best_per_item)
+        self.steps_done += 1
+        return StepState(
+            step=self.steps_done,
+            total_steps=total_steps,
+            image=self.image.detach(),
+            loss=loss.total,
+            terms=loss.terms,
+            elapsed=time.perf_counter() - self._began,
+        )
+
+    def end_state(self, stop_reason: str | None, began: float) -> RunEnd:
+        """The :class:`RunEnd` describing this run now."""
+        return RunEnd(
+            steps_done=self.steps_done,
+            total_steps=self._transfer.config.steps,
+            image=self.image.detach(),
+            best_image=self.best_image,
+            stop_reason=stop_reason,
+            elapsed=time.perf_counter() - began,
+        )
+
+
+def _detached(terms: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    return {name: value.detach() for name, value in terms.items()}
+
+
+def _mean_square(features: Tensor) -> Tensor:
+    """Per-item mean of squares of ``(B, C, H, W)`` features, shape ``(B,)``."""
+    return features.float().square().flatten(1).mean(1)
+
+
+def _target_magnitude(target: StyleTarget) -> Tensor:
+    """The loss a zero image would have against ``target``: what "all of the style" weighs."""
+    if isinstance(target, GaussianStatistics):
+        channels = target.mean.shape[-1]
+        trace = torch.diagonal(target.covariance, dim1=-2, dim2=-1).sum(-1)
+        return ((target.mean.square().sum(-1) + trace) / channels).mean()
+    return target.square().mean()

@@ -1,0 +1,271 @@
+"""End-to-end behaviour of the StyleTransfer loop, on a tiny random network."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+import torch
+from tiny import random_image, tiny_extractor
+
+from neuralstyle import LayerMap, StyleTransfer, TransferConfig
+from neuralstyle.callbacks import RunEnd, RunStart, StepState, Stop
+from neuralstyle.errors import ConfigError, LayerNotFoundError, ShapeError
+from neuralstyle.presets import SEED
+
+LAYERS = LayerMap(content={"relu2_1": 1.0}, style={"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0})
+CONFIG = TransferConfig(steps=20, device="cpu", learning_rate=0.05, style_weight=10.0)
+
+
+def make(config: TransferConfig = CONFIG, layer_map: LayerMap = LAYERS) -> StyleTransfer:
+    return StyleTransfer(layer_map, config=config, extractor=tiny_extractor())
+
+
+CONTENT = random_image(seed=1)
+STYLE = random_image(20, 28, seed=2)
+
+
+def test_loss_decreases_with_adam_and_lbfgs() -> None:
+    for optimizer in ("adam", "lbfgs"):
+        result = make(replace(CONFIG, optimizer=optimizer, learning_rate=None)).run(CONTENT, STYLE)
+        total = result.history["total"]
+        assert len(total) == CONFIG.steps
+        assert total[-1] < 0.5 * total[0], optimizer
+
+
+def test_style_weight_zero_with_content_init_returns_the_content_unchanged() -> None:
+    result = make(replace(CONFIG, style_weight=0.0)).run(CONTENT, STYLE)
+    assert torch.equal(result.image, CONTENT)
+    assert result.history["total"] == [0.0] * CONFIG.steps
+
+
+def test_style_image_as_content_has_zero_style_loss_at_the_start() -> None:
+    transfer = make(replace(CONFIG, style_scale=None))
+    targets = transfer.targets(CONTENT, CONTENT)
+    loss = transfer.loss(targets.content_image, targets)
+    assert float(loss.total) == pytest.approx(0.0, abs=1e-10)
+
+
+def test_an_external_loop_on_the_seams_reproduces_run() -> None:
+    for optimizer in ("adam", "lbfgs"):
+        transfer = make(replace(CONFIG, optimizer=optimizer, init="noise", seed=3))
+        targets = transfer.targets(CONTENT, STYLE)
+        image = transfer.initial_image(targets)
+        optimizer_ = transfer.make_optimizer(image)
+        for _ in range(CONFIG.steps):
+            transfer.step(image, targets, optimizer_)
+        result = transfer.run(CONTENT, STYLE)
+        assert torch.equal(image.detach().clamp(0, 1), result.image), optimizer
+
+
+def test_the_iterator_can_be_stopped_and_keeps_the_best_image() -> None:
+    run = make().start(CONTENT, STYLE)
+    losses = []
+    for state in run:
+        losses.append(float(state.loss))
+        if state.step == 5:
+            break
+    assert run.steps_done == 5
+    assert float(run.best_per_item.sum()) == pytest.approx(min(losses))
+
+
+def test_terms_sum_to_the_total_and_are_named_by_layer() -> None:
+    transfer = make(replace(CONFIG, tv_weight=0.1))
+    targets = transfer.targets(CONTENT, STYLE)
+    loss = transfer.loss(random_image(seed=5), targets)
+    assert set(loss.terms) == {
+        "content/relu2_1",
+        "style/relu1_1",
+        "style/relu2_1",
+        "style/relu3_1",
+        "tv",
+    }
+    assert float(sum(loss.terms.values())) == pytest.approx(float(loss.total), rel=1e-6)
+
+
+def test_the_seed_preset_computes_the_seed_objective() -> None:
+    layers = ("relu1_1", "relu2_1", "relu3_1")
+    seed_map = LayerMap(content=dict.fromkeys(layers, 1.0), style=dict.fromkeys(layers, 1.0))
+    transfer = StyleTransfer(
+        seed_map,
+        config=replace(SEED.config, device="cpu", style_scale=None),
+        extractor=tiny_extractor(layers),
+    )
+    image = random_image(seed=7)
+    targets = transfer.targets(CONTENT, STYLE)
+    ours = float(transfer.loss(image, targets).total)
+
+    # The blog's loop, written out: Gram / (a*b*c*d), torch.mean of squared errors, 1e-2 and 1e4.
+    def gram(f: torch.Tensor) -> torch.Tensor:
+        a, b, c, d = f.shape
+        flat = f.reshape(a * b, c * d)
+        return flat @ flat.t() / (a * b * c * d)
+
+    net = tiny_extractor(layers)
+    with torch.no_grad():
+        x, p, s = net(image), net(CONTENT), net(STYLE)
+    content = sum(torch.mean((x[n] - p[n]) ** 2) for n in layers)
+    style = sum(torch.mean((gram(x[n]) - gram(s[n])) ** 2) for n in layers)
+    assert ours == pytest.approx(float(1e-2 * content + 1e4 * style), rel=1e-5)
+
+
+def test_same_seed_gives_identical_output_and_another_seed_does_not() -> None:
+    config = replace(CONFIG, init="noise", steps=5)
+    first = make(replace(config, seed=11)).run(CONTENT, STYLE).image
+    again = make(replace(config, seed=11)).run(CONTENT, STYLE).image
+    other = make(replace(config, seed=12)).run(CONTENT, STYLE).image
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_global_rng_state_is_left_alone() -> None:
+    transfer = make(replace(CONFIG, init="noise", steps=2))  # building nn.Conv2d draws from it
+    before = torch.get_rng_state()
+    transfer.run(CONTENT, STYLE)
+    assert torch.equal(before, torch.get_rng_state())
+
+
+def test_a_batch_of_contents_matches_single_runs() -> None:
+    other = random_image(seed=9)
+    batched = make(replace(CONFIG, steps=5)).run([CONTENT, other], STYLE)
+    single = make(replace(CONFIG, steps=5)).run(other, STYLE)
+    assert batched.image.shape == (2, 3, 24, 24)
+    torch.testing.assert_close(batched.image[1:], single.image, rtol=1e-4, atol=1e-5)
+
+
+def test_any_torch_optimizer_factory_is_accepted() -> None:
+    config = replace(CONFIG, optimizer=lambda params: torch.optim.SGD(params, lr=0.5))
+    result = make(config).run(CONTENT, STYLE)
+    assert result.history["total"][-1] < result.history["total"][0]
+
+
+def test_noise_init_and_given_init_start_where_asked() -> None:
+    transfer = make()
+    targets = transfer.targets(CONTENT, STYLE)
+    given = random_image(seed=21)
+    assert torch.equal(transfer.initial_image(targets, given), given)
+    noise = make(replace(CONFIG, init="noise")).initial_image(targets)
+    assert not torch.equal(noise, CONTENT)
+    assert noise.requires_grad
+    assert noise.is_leaf
+
+
+def test_wasserstein_style_loss_runs_and_decreases() -> None:
+    result = make(replace(CONFIG, style_loss="wasserstein")).run(CONTENT, STYLE)
+    assert result.history["total"][-1] < result.history["total"][0]
+
+
+def test_size_resizes_the_long_side_and_style_follows() -> None:
+    transfer = make(replace(CONFIG, size=16, style_scale=0.5))
+    targets = transfer.targets(random_image(24, 32), STYLE)
+    assert targets.content_image.shape == (1, 3, 12, 16)
+
+
+class Recorder:
+    def __init__(self, name: str, log: list[str], stop_at: int | None = None) -> None:
+        self.name, self.log, self.stop_at = name, log, stop_at
+
+    def on_start(self, start: RunStart) -> None:
+        self.log.append(f"{self.name}.start")
+
+    def on_step(self, state: StepState) -> Stop | None:
+        self.log.append(f"{self.name}.step{state.step}")
+        return Stop("enough") if state.step == self.stop_at else None
+
+    def on_end(self, end: RunEnd) -> None:
+        self.log.append(f"{self.name}.end:{end.steps_done}:{end.stop_reason}")
+
+
+def test_callbacks_run_in_order_and_can_stop_the_run() -> None:
+    log: list[str] = []
+    config = replace(CONFIG, steps=4)
+    result = make(config).run(
+        CONTENT, STYLE, callbacks=[Recorder("a", log, stop_at=2), Recorder("b", log)]
+    )
+    assert log == [
+        "a.start",
+        "b.start",
+        "a.step1",
+        "b.step1",
+        "a.step2",
+        "a.end:2:enough",
+        "b.end:2:enough",
+    ]
+    assert result.steps_done == 2
+    assert result.stop_reason == "enough"
+
+
+class Boom(Recorder):
+    def on_step(self, state: StepState) -> Stop | None:
+        raise KeyError("callback failed")
+
+
+def test_end_hooks_run_when_a_callback_raises() -> None:
+    log: list[str] = []
+    with pytest.raises(KeyError, match="callback failed"):
+        make().run(CONTENT, STYLE, callbacks=[Recorder("a", log), Boom("boom", log)])
+    assert log[-2:] == [
+        "a.end:1:KeyError: 'callback failed'",
+        "boom.end:1:KeyError: 'callback failed'",
+    ]
+
+
+def test_divergence_guard_stops_and_keeps_the_best_image() -> None:
+    config = replace(CONFIG, optimizer=lambda params: torch.optim.SGD(params, lr=float("nan")))
+    result = make(config).run(CONTENT, STYLE)
+    assert result.stop_reason is not None
+    assert result.stop_reason.startswith("diverged")
+    assert result.steps_done == 10
+    assert torch.equal(result.best_image, CONTENT)
+    assert torch.isfinite(torch.tensor(result.best_loss))
+
+
+def test_unknown_layer_is_refused_with_the_closest_names() -> None:
+    with pytest.raises(LayerNotFoundError, match="did you mean relu2_1"):
+        make(layer_map=LayerMap(content={"relu2_2": 1.0}))
+
+
+@pytest.mark.parametrize(
+    ("content", "style", "fragment"),
+    [
+        ({"relu1_1": -1.0}, {}, "must be finite and >= 0"),
+        ({"relu1_1": float("nan")}, {}, "must be finite and >= 0"),
+        ({}, {"relu1_1": 0.0}, "no term with a positive weight"),
+        ({}, {}, "no term with a positive weight"),
+        ({"relu1_1": "1"}, {}, "must be a number"),
+    ],
+)
+def test_bad_layer_weights_are_refused(content: dict, style: dict, fragment: str) -> None:  # type: ignore[type-arg]
+    with pytest.raises(ConfigError, match=fragment):
+        LayerMap(content=content, style=style)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "fragment"),
+    [
+        ("steps", 0, "steps must be a positive int"),
+        ("steps", -3, "steps must be a positive int"),
+        ("optimizer", "sgd", "optimizer must be one of"),
+        ("learning_rate", -1.0, "learning_rate must be a finite number > 0"),
+        ("style_weight", float("nan"), "style_weight must be a finite number >= 0"),
+        ("precision", "int8", "precision must be one of"),
+        ("init", "zeros", "init must be one of"),
+        ("size", 0, "size must be a positive int"),
+        ("device", "gpu7", "is not a torch device"),
+    ],
+)
+def test_bad_config_values_are_refused(field: str, value: object, fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        replace(CONFIG, **{field: value}).resolved_device()
+
+
+def test_the_loss_seam_refuses_an_image_of_another_shape() -> None:
+    transfer = make()
+    targets = transfer.targets(CONTENT, STYLE)
+    with pytest.raises(ShapeError, match=r"content batch's shape \(1, 3, 24, 24\)"):
+        transfer.loss(random_image(16, 16), targets)
+
+
+def test_unknown_preset_is_refused_with_a_suggestion() -> None:
+    with pytest.raises(ConfigError, match="did you mean 'gatys'"):
+        StyleTransfer.from_preset("gaty", extractor=tiny_extractor())

@@ -1,0 +1,61 @@
+"""Tiny networks and images for end-to-end tests.
+
+The loop's behaviour does not depend on the network's size, so tests use a three-block random CNN
+on 16-32 px images and the whole suite stays fast on two cores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from neuralstyle import FeatureExtractor
+
+TINY_LAYERS = {
+    "conv1_1": "0",
+    "relu1_1": "1",
+    "conv2_1": "3",
+    "relu2_1": "4",
+    "conv3_1": "6",
+    "relu3_1": "7",
+}
+
+
+def tiny_network(seed: int = 0) -> nn.Sequential:
+    """A small VGG-like stack with seeded weights (no global RNG involved)."""
+    network = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Conv2d(8, 12, 3, padding=1),
+        nn.ReLU(),
+        nn.AvgPool2d(2),
+        nn.Conv2d(12, 16, 3, padding=1),
+        nn.ReLU(),
+    )
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for parameter in network.parameters():
+            fan_in = parameter[0].numel() if parameter.dim() > 1 else 1
+            parameter.copy_(torch.randn(parameter.shape, generator=generator) / fan_in**0.5)
+    return network
+
+
+def tiny_extractor(layers: Sequence[str] = tuple(TINY_LAYERS), seed: int = 0) -> FeatureExtractor:
+    """A FeatureExtractor over :func:`tiny_network` providing ``layers``."""
+    return FeatureExtractor(
+        list(layers),
+        backbone=tiny_network(seed),
+        layer_names=dict(TINY_LAYERS),
+        convention="identity",
+    )
+
+
+def random_image(
+    height: int = 24, width: int = 24, *, seed: int = 0, batch: int = 1
+) -> torch.Tensor:
+    """A seeded RGB image batch in [0, 1]."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, height, width, generator=generator)
