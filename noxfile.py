@@ -1,7 +1,9 @@
 """Developer sessions: `nox -s tests lint typecheck docs bench`.
 
-Sessions reuse the interpreter's site-packages (``--system-site-packages``) so an already installed torch
-(several GB) is not copied into every virtualenv; on a machine without torch, pip installs it as usual.
+Sessions reuse the interpreter's site-packages (``--system-site-packages``) so an already installed
+torch
+(several GB) is not copied into every virtualenv; on a machine without torch, pip installs it as
+usual.
 """
 
 from __future__ import annotations
