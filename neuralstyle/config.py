@@ -38,6 +38,17 @@ def _positive(name: str, value: float, *, allow_zero: bool) -> None:
         raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
 
 
+def _check_blend(weights: tuple[float, ...]) -> None:
+    if not isinstance(weights, tuple) or not weights:
+        raise ConfigError(f"style_blend must be a non-empty tuple of weights, got {weights!r}")
+    for weight in weights:
+        _positive("each style_blend weight", weight, allow_zero=True)
+    if not any(weights):
+        raise ConfigError(
+            f"style_blend weights are all zero {weights!r}; give one style a weight > 0"
+        )
+
+
 @dataclass(frozen=True)
 class TransferConfig:
     """Options of a run. Change one with ``dataclasses.replace(config, steps=100)``.
@@ -48,9 +59,12 @@ class TransferConfig:
         learning_rate: Step size in pixel units of [0, 1]; None picks the optimizer's default (Adam
             0.02, L-BFGS 1.0).
         adam_betas: Adam's moment decay rates.
+        adam_eps: Adam's epsilon, in the units of the pixel gradient.
         content_weight: Multiplies every content term.
         style_weight: Multiplies every style term: the "style strength" knob.
         tv_weight: Weight of the total-variation smoothness term (0 switches it off).
+        style_blend: Weights of several style images (one each, non-negative); None weighs them
+            equally. The style target is the weighted blend of their Grams (or Gaussian fits).
         style_loss: ``"gram"`` (Gatys) or ``"wasserstein"`` (mean and covariance, W2).
         gram_normalize: Gram normalization, see :func:`neuralstyle.gram_matrix`.
         balance: ``"target"`` divides each layer's term by its target's magnitude, so weights mean
@@ -75,9 +89,11 @@ class TransferConfig:
     optimizer: Literal["adam", "lbfgs"] | OptimizerFactory = "adam"
     learning_rate: float | None = None
     adam_betas: tuple[float, float] = (0.9, 0.999)
+    adam_eps: float = 1e-8
     content_weight: float = 1.0
     style_weight: float = 1.0
     tv_weight: float = 0.0
+    style_blend: tuple[float, ...] | None = None
     style_loss: Literal["gram", "wasserstein"] = "gram"
     gram_normalize: Literal["chw", "hw", "none"] = "chw"
     balance: Literal["none", "target"] = "target"
@@ -105,8 +121,11 @@ class TransferConfig:
             _positive("learning_rate", self.learning_rate, allow_zero=False)
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
             raise ConfigError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
+        _positive("adam_eps", self.adam_eps, allow_zero=True)
         for name in ("content_weight", "style_weight", "tv_weight"):
             _positive(name, getattr(self, name), allow_zero=True)
+        if self.style_blend is not None:
+            _check_blend(self.style_blend)
         _choice("style_loss", self.style_loss, _STYLE_LOSSES)
         _choice("gram_normalize", self.gram_normalize, _GRAM_NORMALIZATIONS)
         _choice("balance", self.balance, _BALANCES)

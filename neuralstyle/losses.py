@@ -13,6 +13,7 @@ float64 inputs keep their dtype.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
@@ -34,6 +35,7 @@ __all__ = [
     "GaussianStatistics",
     "GramNormalization",
     "Reduction",
+    "blend_statistics",
     "content_loss",
     "gaussian_statistics",
     "gram_matrix",
@@ -468,6 +470,45 @@ def gaussian_statistics(features: Tensor) -> GaussianStatistics:
     with _full_precision(features.device):
         mean, covariance = _mean_and_covariance(features)
         return GaussianStatistics(mean, covariance, _psd_sqrt(covariance))
+
+
+def blend_statistics(
+    statistics: Sequence[GaussianStatistics], weights: Sequence[float]
+) -> GaussianStatistics:
+    r"""The Gaussian fit of a weighted mixture of several styles' features.
+
+    With normalized weights $w_i$: $\mu = \sum_i w_i \mu_i$ and
+    $\Sigma = \sum_i w_i (\Sigma_i + \mu_i \mu_i^\top) - \mu \mu^\top$ (the mixture's moments).
+
+    Args:
+        statistics: One :class:`GaussianStatistics` per style, all with the same shapes.
+        weights: One non-negative weight per style, not all zero.
+
+    Returns:
+        The blended statistics, with its covariance square root recomputed.
+
+    Example:
+        >>> a = gaussian_statistics(torch.zeros(1, 1, 2, 2))
+        >>> b = gaussian_statistics(torch.full((1, 1, 2, 2), 2.0))
+        >>> blended = blend_statistics([a, b], [1.0, 1.0])
+        >>> blended.mean, blended.covariance
+        (tensor([[1.]]), tensor([[[1.]]]))
+    """
+    total = float(sum(weights))
+    # Mixture moments subtract two large, nearly equal terms: float64 keeps the difference exact
+    # enough for float32 statistics.
+    means = [s.mean.double() for s in statistics]
+    seconds = [
+        s.covariance.double() + m.unsqueeze(-1) * m.unsqueeze(-2)
+        for s, m in zip(statistics, means, strict=True)
+    ]
+    if not means:
+        raise ShapeError("blend_statistics needs at least one GaussianStatistics")
+    mean = torch.stack([w / total * m for w, m in zip(weights, means, strict=True)]).sum(0)
+    second = torch.stack([w / total * m for w, m in zip(weights, seconds, strict=True)]).sum(0)
+    covariance = second - mean.unsqueeze(-1) * mean.unsqueeze(-2)
+    dtype = statistics[0].mean.dtype
+    return GaussianStatistics(mean.to(dtype), covariance.to(dtype), _psd_sqrt(covariance).to(dtype))
 
 
 def _check_statistics_target(input: Tensor, target: object) -> GaussianStatistics:

@@ -40,6 +40,7 @@ from neuralstyle.image import ImageSource, load_image
 from neuralstyle.layers import LayerMap
 from neuralstyle.losses import (
     GaussianStatistics,
+    blend_statistics,
     content_loss,
     gaussian_statistics,
     gram_matrix,
@@ -51,7 +52,8 @@ from neuralstyle.presets import DEFAULT, Preset, get_preset
 
 __all__ = ["Loss", "StyleTransfer", "Targets", "TransferResult", "TransferRun"]
 
-ContentSource = ImageSource | list[ImageSource] | tuple[ImageSource, ...]
+ImageSources = ImageSource | list[ImageSource] | tuple[ImageSource, ...]
+"""One image, or a list/tuple of images (a content batch, or styles to blend)."""
 StyleTarget = Tensor | GaussianStatistics
 
 
@@ -187,7 +189,7 @@ class StyleTransfer:
 
     # -- seams -------------------------------------------------------------------------------------
 
-    def load_content(self, content: ContentSource) -> Tensor:
+    def load_content(self, content: ImageSources) -> Tensor:
         """Load one image, or a list or tuple of images, as a ``(B, 3, H, W)`` batch on the device.
 
         Args:
@@ -218,23 +220,34 @@ class StyleTransfer:
         return load_image(style, size=long_side).to(self.device)
 
     @torch.no_grad()
-    def targets(self, content: ContentSource, style: ImageSource) -> Targets:
+    def targets(self, content: ImageSources, style: ImageSources) -> Targets:
         """Encode the content and style targets once, without gradients.
 
         Args:
             content: The content image(s); see :meth:`load_content`.
-            style: The style image (path, PIL image, array or tensor).
+            style: The style image (path, PIL image, array or tensor), or a list of them blended
+                with ``config.style_blend``.
 
         Returns:
             The :class:`Targets` every later loss evaluation compares against.
+
+        Raises:
+            ConfigError: ``config.style_blend`` has a weight count other than the style count.
         """
         content_image = self.load_content(content)
-        style_image = self.load_style(style, content_image.shape)
+        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        blend = self._blend_weights(len(styles))
         content_features = self._features(content_image)
-        style_features = self._features(style_image)
         content_targets = {name: content_features[name] for name in self.layer_map.content}
+        per_style = []
+        for source in styles:
+            features = self._features(self.load_style(source, content_image.shape))
+            per_style.append(
+                {name: self._style_target(features[name]) for name in self.layer_map.style}
+            )
         style_targets = {
-            name: self._style_target(style_features[name]) for name in self.layer_map.style
+            name: _blend([targets[name] for targets in per_style], blend)
+            for name in self.layer_map.style
         }
         ones = torch.ones(content_image.shape[0], device=self.device)
         balance = self.config.balance == "target"
@@ -256,6 +269,19 @@ class StyleTransfer:
         return Targets(
             content_image, content_targets, style_targets, content_norm, style_norm, scale
         )
+
+    def _blend_weights(self, count: int) -> tuple[float, ...]:
+        if count == 0:
+            raise ConfigError("style is an empty list; pass at least one style image")
+        blend = self.config.style_blend
+        if blend is None:
+            return (1.0,) * count
+        if len(blend) != count:
+            raise ConfigError(
+                f"style_blend has {len(blend)} weights for {count} style images; give one weight "
+                "per style image"
+            )
+        return blend
 
     def _style_target(self, features: Tensor) -> StyleTarget:
         if self.config.style_loss == "wasserstein":
@@ -302,7 +328,11 @@ class StyleTransfer:
         if choice == "adam":
             fused = image.device.type == "cuda"
             return torch.optim.Adam(
-                [image], lr=lr or 0.02, betas=self.config.adam_betas, fused=fused or None
+                [image],
+                lr=lr or 0.02,
+                betas=self.config.adam_betas,
+                eps=self.config.adam_eps,
+                fused=fused or None,
             )
         if choice == "lbfgs":
             # One evaluation per step; memory of 100 pairs as in neural-style.
@@ -384,7 +414,7 @@ class StyleTransfer:
         return Loss(first.total.detach(), first.per_item.detach(), _detached(first.terms))
 
     def start(
-        self, content: ContentSource, style: ImageSource, *, init: ImageSource | None = None
+        self, content: ImageSources, style: ImageSources, *, init: ImageSource | None = None
     ) -> TransferRun:
         """Set up a run and return it as an iterator of :class:`StepState`, one per step.
 
@@ -399,8 +429,8 @@ class StyleTransfer:
 
     def run(
         self,
-        content: ContentSource,
-        style: ImageSource,
+        content: ImageSources,
+        style: ImageSources,
         *,
         init: ImageSource | None = None,
         callbacks: Sequence[Callback] = (),
@@ -410,7 +440,8 @@ class StyleTransfer:
         Args:
             content: A path, PIL image, numpy array or tensor (RGB in [0, 1]), or a list of them
                 to stylize a batch in one call.
-            style: The style image, in any of the same forms.
+            style: The style image, in any of the same forms, or a list of style images blended
+                with ``config.style_blend``.
             init: A given starting image instead of ``config.init``.
             callbacks: Called after the instance's own callbacks.
 
@@ -481,8 +512,8 @@ class TransferRun(Iterator[StepState]):
     def __init__(
         self,
         transfer: StyleTransfer,
-        content: ContentSource,
-        style: ImageSource,
+        content: ImageSources,
+        style: ImageSources,
         init: ImageSource | None,
     ) -> None:
         began = time.perf_counter()
@@ -529,6 +560,19 @@ class TransferRun(Iterator[StepState]):
             stop_reason=stop_reason,
             elapsed=time.perf_counter() - began,
         )
+
+
+def _blend(targets: Sequence[StyleTarget], weights: Sequence[float]) -> StyleTarget:
+    """One style's target, or the weighted blend of several (Grams average linearly)."""
+    if len(targets) == 1:
+        return targets[0]
+    if all(isinstance(t, GaussianStatistics) for t in targets):
+        return blend_statistics([t for t in targets if isinstance(t, GaussianStatistics)], weights)
+    total = float(sum(weights))
+    grams = [t for t in targets if isinstance(t, Tensor)]
+    return sum(
+        (w / total * g for w, g in zip(weights, grams, strict=True)), torch.zeros_like(grams[0])
+    )
 
 
 def _detached(terms: Mapping[str, Tensor]) -> dict[str, Tensor]:

@@ -269,3 +269,49 @@ def test_the_loss_seam_refuses_an_image_of_another_shape() -> None:
 def test_unknown_preset_is_refused_with_a_suggestion() -> None:
     with pytest.raises(ConfigError, match="did you mean 'gatys'"):
         StyleTransfer.from_preset("gaty", extractor=tiny_extractor())
+
+
+def test_blend_weights_one_and_zero_equal_the_single_style_run() -> None:
+    other = random_image(16, 16, seed=31)
+    blended = make(replace(CONFIG, steps=5, style_blend=(1.0, 0.0))).run(CONTENT, [STYLE, other])
+    single = make(replace(CONFIG, steps=5)).run(CONTENT, STYLE)
+    torch.testing.assert_close(blended.image, single.image, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    # W2 ends in a difference of large traces, so float32 rounding in the recomputed covariance
+    # root shows up at the 1e-3 level.
+    ("style_loss", "rtol"),
+    [("gram", 1e-5), ("wasserstein", 1e-2)],
+)
+def test_equal_blend_of_a_style_with_itself_is_that_style(style_loss: str, rtol: float) -> None:
+    config = replace(CONFIG, style_loss=style_loss)
+    twice = make(config).targets(CONTENT, [STYLE, STYLE])
+    once = make(config).targets(CONTENT, STYLE)
+    loss_twice = make(config).loss(random_image(seed=4), twice).total
+    loss_once = make(config).loss(random_image(seed=4), once).total
+    torch.testing.assert_close(loss_twice, loss_once, rtol=rtol, atol=1e-7)
+
+
+def test_blend_weight_count_must_match_the_styles() -> None:
+    transfer = make(replace(CONFIG, style_blend=(1.0, 2.0, 3.0)))
+    with pytest.raises(ConfigError, match="3 weights for 2 style images"):
+        transfer.targets(CONTENT, [STYLE, STYLE])
+
+
+@pytest.mark.parametrize(
+    ("blend", "fragment"),
+    [((1.0, -1.0), "must be a finite number >= 0"), ((0.0, 0.0), "all zero"), ((), "non-empty")],
+)
+def test_bad_blend_weights_are_refused(blend: tuple[float, ...], fragment: str) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        replace(CONFIG, style_blend=blend)
+
+
+def test_channels_last_and_bfloat16_autocast_run_on_the_cpu() -> None:
+    base = make(replace(CONFIG, steps=3)).run(CONTENT, STYLE)
+    last = make(replace(CONFIG, steps=3, channels_last=True)).run(CONTENT, STYLE)
+    torch.testing.assert_close(last.image, base.image, rtol=1e-4, atol=1e-5)
+    low = make(replace(CONFIG, steps=3, precision="bfloat16")).run(CONTENT, STYLE)
+    assert low.image.dtype == torch.float32
+    assert abs(low.history["total"][0] - base.history["total"][0]) < 0.05 * base.history["total"][0]
