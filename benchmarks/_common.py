@@ -1,0 +1,205 @@
+"""Helpers shared by the benchmarks: seeded weights, the seed's image loading, timing, FLOPs.
+
+Nothing here belongs to the library: these are the measuring instruments, kept apart so the
+baseline and the benchmark cannot drift in how they load pixels or read a clock.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+import torchvision  # type: ignore[import-untyped]
+from PIL import Image
+from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
+from torchvision import transforms
+
+__all__ = [
+    "ConvThroughput",
+    "count_flops",
+    "load_pixels",
+    "measure_conv_throughput",
+    "seconds_per_call",
+    "seeded_vgg19_features",
+    "synchronize",
+]
+
+
+def seeded_vgg19_features(seed: int) -> nn.Sequential:
+    """torchvision's randomly initialized ``vgg19().features``, reproducible from ``seed``.
+
+    The caller's global RNG state is left as it was (``fork_rng``), so seeding here never changes
+    what other code draws.
+
+    Args:
+        seed: Seed of torchvision's initialization.
+
+    Returns:
+        The 37-module feature stack, in train mode with trainable parameters (as constructed).
+
+    Example:
+        >>> features = seeded_vgg19_features(0)
+        >>> len(features)
+        37
+    """
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        features: nn.Sequential = torchvision.models.vgg19(weights=None).features
+    return features
+
+
+def load_pixels(path: str | Path, size: int | tuple[int, int]) -> Tensor:
+    """Load an image the way the seed does, before its ``Normalize``: ``(1, 3, H, W)`` in [0, 1].
+
+    Args:
+        path: Image file.
+        size: ``transforms.Resize`` size: an int resizes the *short* side (as the seed's
+            ``transforms.Resize(128)``), ``(height, width)`` resizes exactly.
+
+    Returns:
+        RGB float32 pixels with a batch dimension.
+
+    Example:
+        >>> load_pixels("chelsea.jpg", 128).shape  # doctest: +SKIP
+        torch.Size([1, 3, 128, 192])
+    """
+    loader = transforms.Compose([transforms.Resize(size), transforms.ToTensor()])
+    with Image.open(path) as image:
+        pixels: Tensor = loader(image.convert("RGB"))
+    return pixels.unsqueeze(0)
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for queued work on ``device`` so a clock read measures it (no-op on CPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def seconds_per_call(
+    fn: Callable[[], object],
+    *,
+    device: torch.device,
+    warmup: int,
+    blocks: int,
+    calls_per_block: int,
+) -> float:
+    """Median over ``blocks`` of the mean wall time of ``fn`` within a block.
+
+    The clock is read (and the device synchronized) only at block edges, so the calls inside a
+    block run as they would in a real loop, without host syncs. The median keeps one disturbed
+    block on a shared machine from moving the result.
+
+    Args:
+        fn: The call to time.
+        device: Where ``fn`` queues its work.
+        warmup: Untimed calls first (allocator, kernels, caches).
+        blocks: Timed blocks.
+        calls_per_block: Calls per block.
+
+    Returns:
+        Seconds per call.
+
+    Example:
+        >>> seconds_per_call(lambda: None, device=torch.device("cpu"), warmup=0, blocks=3,
+        ...                  calls_per_block=2) < 1.0
+        True
+    """
+    for _ in range(warmup):
+        fn()
+    synchronize(device)
+    means: list[float] = []
+    for _ in range(blocks):
+        began = time.perf_counter()
+        for _ in range(calls_per_block):
+            fn()
+        synchronize(device)
+        means.append((time.perf_counter() - began) / calls_per_block)
+    return statistics.median(means)
+
+
+def count_flops(fn: Callable[[], object]) -> int:
+    """FLOPs of one call of ``fn`` as ``torch.utils.flop_counter.FlopCounterMode`` counts them.
+
+    The counter covers matmuls and convolutions, forward and backward (a multiply-add is 2 FLOPs);
+    elementwise work is not counted.
+
+    Example:
+        >>> count_flops(lambda: torch.ones(2, 3) @ torch.ones(3, 4))
+        48
+    """
+    counter = FlopCounterMode(display=False)
+    with counter:
+        fn()
+    return int(counter.get_total_flops())
+
+
+@dataclass(frozen=True)
+class ConvThroughput:
+    """A measured convolution throughput.
+
+    Attributes:
+        description: What was run, for the printed table.
+        flops: FLOPs of one call.
+        seconds: Median seconds of one call.
+    """
+
+    description: str
+    flops: int
+    seconds: float
+
+    @property
+    def flops_per_second(self) -> float:
+        """The throughput."""
+        return self.flops / self.seconds
+
+
+def measure_conv_throughput(
+    device: torch.device,
+    *,
+    channels: int = 256,
+    size: int = 64,
+    warmup: int = 3,
+    repeats: int = 15,
+) -> ConvThroughput:
+    """Forward throughput of one representative VGG 3x3 convolution (batch 1, float32, pad 1).
+
+    Args:
+        device: Where to run.
+        channels: Input and output channels (VGG's conv3_x has 256 at 1/4 resolution).
+        size: Height and width of the input.
+        warmup: Untimed calls.
+        repeats: Timed calls; the median is kept.
+
+    Returns:
+        The :class:`ConvThroughput`.
+
+    Example:
+        >>> measure_conv_throughput(torch.device("cpu"), channels=8, size=8).flops
+        73728
+    """
+    generator = torch.Generator().manual_seed(0)
+    data = torch.randn(1, channels, size, size, generator=generator).to(device)
+    weight = torch.randn(channels, channels, 3, 3, generator=generator).to(device) * 0.02
+    bias = torch.zeros(channels, device=device)
+
+    def convolve() -> Tensor:
+        return F.conv2d(data, weight, bias, padding=1)
+
+    with torch.no_grad():
+        flops = count_flops(convolve)
+        seconds = seconds_per_call(
+            convolve, device=device, warmup=warmup, blocks=repeats, calls_per_block=1
+        )
+    description = (
+        f"conv2d 3x3 {channels}->{channels} ch, {size}x{size}, batch 1, float32, forward, "
+        f"median of {repeats}"
+    )
+    return ConvThroughput(description, flops, seconds)
