@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 import torch
@@ -66,8 +66,8 @@ class Targets:
         content: Layer -> content feature maps ``(B, C, h, w)``.
         style: Layer -> Gram matrix ``(1, C, C)`` or
             :class:`~neuralstyle.losses.GaussianStatistics`.
-        content_norm: Layer -> factor applied to that layer's content loss (``(B,)``; ones when
-            ``balance="none"``, else the inverse of the target's mean square).
+        content_norm: Layer -> factor applied to that layer's content loss (``(B,)`` inverse mean
+            square of each item's target, or 1 when ``balance="none"``).
         style_norm: Layer -> factor applied to that layer's style loss (0-d).
         objective_scale: 0-d factor that brings the content image's total loss to 1; L-BFGS
             minimizes
@@ -235,40 +235,44 @@ class StyleTransfer:
             ConfigError: ``config.style_blend`` has a weight count other than the style count.
         """
         content_image = self.load_content(content)
-        styles = list(style) if isinstance(style, (list, tuple)) else [style]
-        blend = self._blend_weights(len(styles))
         content_features = self._features(content_image)
         content_targets = {name: content_features[name] for name in self.layer_map.content}
+        style_targets = self._style_targets(style, content_image)
+        content_norm, style_norm = self._norms(content_targets, style_targets)
+        ones = torch.ones((), device=self.device)
+        unscaled = Targets(
+            content_image, content_targets, style_targets, content_norm, style_norm, ones
+        )
+        # Normalize by the loss of the content image itself: the usual starting point, and defined
+        # by the targets alone, so every way of driving the loop agrees on it.
+        reference = self.loss(content_image, unscaled).total
+        return replace(unscaled, objective_scale=1 / reference.float().clamp_min(1e-30))
+
+    def _style_targets(self, style: ImageSources, content_image: Tensor) -> dict[str, StyleTarget]:
+        """Each style layer's target: one style image's, or the blend of several."""
+        styles = list(style) if isinstance(style, (list, tuple)) else [style]
+        blend = self._blend_weights(len(styles))
         per_style = []
         for source in styles:
             features = self._features(self.load_style(source, content_image.shape))
             per_style.append(
                 {name: self._style_target(features[name]) for name in self.layer_map.style}
             )
-        style_targets = {
+        return {
             name: _blend([targets[name] for targets in per_style], blend)
             for name in self.layer_map.style
         }
-        ones = torch.ones(content_image.shape[0], device=self.device)
-        balance = self.config.balance == "target"
-        content_norm = {
-            name: (1 / _mean_square(f).clamp_min(1e-12)) if balance else ones
-            for name, f in content_targets.items()
-        }
-        style_norm = {
-            name: (1 / _target_magnitude(t).clamp_min(1e-24)) if balance else ones[0]
-            for name, t in style_targets.items()
-        }
-        partial = Targets(
-            content_image, content_targets, style_targets, content_norm, style_norm, ones[0]
-        )
-        # Normalize by the loss of the content image itself: the usual starting point, and defined
-        # by the targets alone, so every way of driving the loop agrees on it.
-        reference = self.loss(content_image, partial).total
-        scale = 1 / reference.float().clamp_min(1e-30)
-        return Targets(
-            content_image, content_targets, style_targets, content_norm, style_norm, scale
-        )
+
+    def _norms(
+        self, content: Mapping[str, Tensor], style: Mapping[str, StyleTarget]
+    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """Per-layer factors: inverse target magnitudes when balancing, else ones."""
+        if self.config.balance == "none":
+            one = torch.ones((), device=self.device)
+            return dict.fromkeys(content, one), dict.fromkeys(style, one)
+        content_norm = {name: 1 / _mean_square(f).clamp_min(1e-12) for name, f in content.items()}
+        style_norm = {name: 1 / _target_magnitude(t).clamp_min(1e-24) for name, t in style.items()}
+        return content_norm, style_norm
 
     def _blend_weights(self, count: int) -> tuple[float, ...]:
         if count == 0:
