@@ -11,6 +11,13 @@ __version__ = "0.1.0"
 
 # The public API, re-exported from the module that owns each name.
 from neuralstyle.callbacks import Callback, RunEnd, RunStart, StepState, Stop
+from neuralstyle.color import (
+    ColorMatchMethod,
+    match_color,
+    rgb_to_yiq,
+    transfer_luminance,
+    yiq_to_rgb,
+)
 from neuralstyle.config import TransferConfig
 from neuralstyle.errors import (
     ConfigError,
@@ -31,6 +38,7 @@ from neuralstyle.losses import (
     GaussianStatistics,
     GramNormalization,
     Reduction,
+    blend_statistics,
     content_loss,
     gaussian_statistics,
     gram_matrix,
@@ -44,6 +52,7 @@ from neuralstyle.transfer import Loss, StyleTransfer, Targets, TransferResult, T
 __all__ = [
     "PRESETS",
     "Callback",
+    "ColorMatchMethod",
     "ConfigError",
     "DTypeError",
     "DeviceMismatchError",
@@ -73,6 +82,7 @@ __all__ = [
     "WeightsNotFoundError",
     "__version__",
     "available_layers",
+    "blend_statistics",
     "content_loss",
     "example_image",
     "example_images",
@@ -80,9 +90,13 @@ __all__ = [
     "get_preset",
     "gram_matrix",
     "load_image",
+    "match_color",
+    "rgb_to_yiq",
     "save_image",
     "style_loss",
     "to_pil",
     "total_variation",
+    "transfer_luminance",
     "wasserstein_style_loss",
+    "yiq_to_rgb",
 ]

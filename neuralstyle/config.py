@@ -22,6 +22,7 @@ _OPTIMIZERS = ("adam", "lbfgs")
 _INITS = ("content", "noise")
 _PRECISIONS = ("float32", "bfloat16", "float16")
 _STYLE_LOSSES = ("gram", "wasserstein")
+_PRESERVE_COLORS = ("none", "luminance", "covariance", "histogram")
 _BALANCES = ("none", "target")
 _GRAM_NORMALIZATIONS = ("chw", "hw", "none")
 
@@ -65,6 +66,10 @@ class TransferConfig:
         tv_weight: Weight of the total-variation smoothness term (0 switches it off).
         style_blend: Weights of several style images (one each, non-negative); None weighs them
             equally. The style target is the weighted blend of their Grams (or Gaussian fits).
+        preserve_color: Keep the content's colours: ``"luminance"`` puts the result's luma under
+            the content's chroma at the end; ``"covariance"`` and ``"histogram"`` recolour the
+            style image to the content's colour distribution before encoding it; ``"none"`` takes
+            the style's colours.
         style_loss: ``"gram"`` (Gatys) or ``"wasserstein"`` (mean and covariance, W2).
         gram_normalize: Gram normalization, see :func:`neuralstyle.gram_matrix`.
         balance: ``"target"`` divides each layer's term by its target's magnitude, so weights mean
@@ -94,6 +99,7 @@ class TransferConfig:
     style_weight: float = 1.0
     tv_weight: float = 0.0
     style_blend: tuple[float, ...] | None = None
+    preserve_color: Literal["none", "luminance", "covariance", "histogram"] = "none"
     style_loss: Literal["gram", "wasserstein"] = "gram"
     gram_normalize: Literal["chw", "hw", "none"] = "chw"
     balance: Literal["none", "target"] = "target"
@@ -126,6 +132,7 @@ class TransferConfig:
             _positive(name, getattr(self, name), allow_zero=True)
         if self.style_blend is not None:
             _check_blend(self.style_blend)
+        _choice("preserve_color", self.preserve_color, _PRESERVE_COLORS)
         _choice("style_loss", self.style_loss, _STYLE_LOSSES)
         _choice("gram_normalize", self.gram_normalize, _GRAM_NORMALIZATIONS)
         _choice("balance", self.balance, _BALANCES)

@@ -14,7 +14,6 @@ float64 inputs keep their dtype.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Literal, get_args
 
@@ -29,6 +28,7 @@ from neuralstyle._checks import (
     check_same_device,
     is_low_precision,
 )
+from neuralstyle._precision import autocast_enabled, full_precision
 from neuralstyle.errors import ConfigError, DTypeError, ShapeError
 
 __all__ = [
@@ -109,21 +109,6 @@ def _check_gram_target(input: Tensor, target: object) -> Tensor:
 # -- precision helpers ------------------------------------------------------------------------
 
 
-def _autocast_enabled(device: torch.device) -> bool:
-    try:
-        return torch.is_autocast_enabled(device.type)
-    except RuntimeError:
-        # Device types without autocast support ("meta", some backends) never autocast.
-        return False
-
-
-def _full_precision(device: torch.device) -> AbstractContextManager[object]:
-    # Entering autocast(enabled=False) costs a little, and fails for "meta": only when needed.
-    if _autocast_enabled(device):
-        return torch.autocast(device.type, enabled=False)
-    return nullcontext()
-
-
 def _accumulation_dtype(features: Tensor) -> torch.dtype:
     return torch.float32 if is_low_precision(features) else features.dtype
 
@@ -174,7 +159,7 @@ class _GramProduct(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         (flat,) = ctx.saved_tensors
         # backward() may run inside the caller's autocast region: keep the forward's precision.
-        with _full_precision(grad.device):
+        with full_precision(grad.device):
             symmetric = grad + grad.transpose(1, 2)
             flat_grad = torch.baddbmm(
                 flat.new_empty(()), symmetric.to(flat.dtype), flat, beta=0.0, alpha=ctx.alpha
@@ -220,9 +205,9 @@ def gram_matrix(features: Tensor, *, normalize: GramNormalization = "chw") -> Te
     _check_normalize(normalize)
     divisor = _gram_divisor(features.shape, normalize)
     flat = features.flatten(2)
-    if not (is_low_precision(features) or _autocast_enabled(features.device)):
+    if not (is_low_precision(features) or autocast_enabled(features.device)):
         return _gram(flat, divisor)
-    with _full_precision(features.device):
+    with full_precision(features.device):
         return _gram(flat.to(_accumulation_dtype(features)), divisor)
 
 
@@ -467,7 +452,7 @@ def gaussian_statistics(features: Tensor) -> GaussianStatistics:
         tensor([[[0.]]])
     """
     features = check_feature_maps(features, "features")
-    with _full_precision(features.device):
+    with full_precision(features.device):
         mean, covariance = _mean_and_covariance(features)
         return GaussianStatistics(mean, covariance, _psd_sqrt(covariance))
 
@@ -598,7 +583,7 @@ def wasserstein_style_loss(
     input = check_feature_maps(input, "input")
     _check_reduction(reduction)
     target = _check_statistics_target(input, target)
-    with _full_precision(input.device):
+    with full_precision(input.device):
         per_item = _wasserstein_per_item(input, target)
     if reduction == "none":
         return per_item

@@ -33,6 +33,7 @@ from neuralstyle.callbacks import (
     RunStart,
     StepState,
 )
+from neuralstyle.color import match_color, transfer_luminance
 from neuralstyle.config import TransferConfig
 from neuralstyle.errors import ConfigError, ShapeError
 from neuralstyle.features import FeatureExtractor
@@ -103,7 +104,7 @@ class TransferResult:
     """The outcome of :meth:`StyleTransfer.run`.
 
     Attributes:
-        image: The final image ``(B, 3, H, W)``, RGB in [0, 1].
+        image: The final image ``(B, 3, H, W)``, RGB in [0, 1] (see :meth:`StyleTransfer.output`).
         best_image: The image with the lowest loss seen (per batch item).
         best_loss: That lowest total loss (summed over the batch).
         history: Loss term -> value at every step (``"total"`` included).
@@ -254,7 +255,7 @@ class StyleTransfer:
         blend = self._blend_weights(len(styles))
         per_style = []
         for source in styles:
-            features = self._features(self.load_style(source, content_image.shape))
+            features = self._features(self._recolored(source, content_image))
             per_style.append(
                 {name: self._style_target(features[name]) for name in self.layer_map.style}
             )
@@ -262,6 +263,26 @@ class StyleTransfer:
             name: _blend([targets[name] for targets in per_style], blend)
             for name in self.layer_map.style
         }
+
+    def _recolored(self, style: ImageSource, content_image: Tensor) -> Tensor:
+        """The style image, recoloured to each content item's palette when asked."""
+        image = self.load_style(style, content_image.shape)
+        method = self.config.preserve_color
+        if method not in ("covariance", "histogram"):
+            return image
+        batch = image.expand(content_image.shape[0], -1, -1, -1)
+        return match_color(batch, content_image, method=method)
+
+    def output(self, image: Tensor, targets: Targets) -> Tensor:
+        """Clamp an optimized image to [0, 1]; give it the content's chroma if asked.
+
+        With ``preserve_color="luminance"`` the result keeps its own luma (the style's strokes)
+        under the content's chroma; otherwise this only clamps.
+        """
+        clamped = image.detach().clamp(0, 1)
+        if self.config.preserve_color == "luminance":
+            return transfer_luminance(clamped, targets.content_image)
+        return clamped
 
     def _norms(
         self, content: Mapping[str, Tensor], style: Mapping[str, StyleTarget]
@@ -476,11 +497,10 @@ class StyleTransfer:
             raise
         finally:
             _end_all(started, transfer.end_state(stop_reason, begin))
-        final = transfer.image.detach().clamp(0, 1)
         best_loss = float(transfer.best_per_item.sum())
         return TransferResult(
-            image=final,
-            best_image=transfer.best_image.clamp(0, 1),
+            image=self.output(transfer.image, transfer.targets),
+            best_image=self.output(transfer.best_image, transfer.targets),
             best_loss=best_loss,
             history=history.as_lists(),
             steps_done=transfer.steps_done,

@@ -315,3 +315,35 @@ def test_channels_last_and_bfloat16_autocast_run_on_the_cpu() -> None:
     low = make(replace(CONFIG, steps=3, precision="bfloat16")).run(CONTENT, STYLE)
     assert low.image.dtype == torch.float32
     assert abs(low.history["total"][0] - base.history["total"][0]) < 0.05 * base.history["total"][0]
+
+
+def test_luminance_colour_preservation_keeps_the_content_chroma() -> None:
+    from neuralstyle.color import rgb_to_yiq
+
+    content = 0.25 + 0.5 * random_image(seed=41)  # mid-range, so clamping cannot interfere
+    result = make(replace(CONFIG, preserve_color="luminance")).run(content, STYLE)
+    plain = make(CONFIG).run(content, STYLE)
+    ours, theirs, original = rgb_to_yiq(result.image), rgb_to_yiq(plain.image), rgb_to_yiq(content)
+    # Chroma (I, Q) is the content's wherever the recombined pixel stays inside [0, 1].
+    inside = ((result.image > 0) & (result.image < 1)).all(1, keepdim=True).expand(-1, 2, -1, -1)
+    chroma_error = (ours[:, 1:] - original[:, 1:]).abs()[inside]
+    assert inside.float().mean() > 0.9
+    assert float(chroma_error.max()) < 1e-5
+    torch.testing.assert_close(ours[:, :1], theirs[:, :1].clamp(0, 1), atol=0.05, rtol=0)
+
+
+@pytest.mark.parametrize("method", ["covariance", "histogram"])
+def test_colour_matching_the_style_pulls_the_palette_towards_the_content(method: str) -> None:
+    reddish = random_image(seed=43) * torch.tensor([1.0, 0.3, 0.3]).view(1, 3, 1, 1)
+    bluish = random_image(20, 28, seed=44) * torch.tensor([0.3, 0.3, 1.0]).view(1, 3, 1, 1)
+    config = replace(CONFIG, steps=30, style_weight=100.0, content_weight=0.01)
+    plain = make(config).run(reddish, bluish).image
+    matched = make(replace(config, preserve_color=method)).run(reddish, bluish).image
+
+    def mean_colour(image: torch.Tensor) -> torch.Tensor:
+        return image.mean(dim=(0, 2, 3))
+
+    target = mean_colour(reddish)
+    assert float((mean_colour(matched) - target).norm()) < 0.5 * float(
+        (mean_colour(plain) - target).norm()
+    )
