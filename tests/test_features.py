@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import pickle
-import socket
 
 import pytest
 import torch
@@ -30,18 +29,6 @@ from neuralstyle.features import FeatureExtractor
 
 SIX = ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu4_2", "relu5_1"]
 CAFFE_MEAN_BGR = torch.tensor([104.00699, 116.66877, 122.67892]).view(1, 3, 1, 1)
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make any attempt to open a socket or resolve a host fail."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OSError("network disabled in this test")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 @pytest.fixture

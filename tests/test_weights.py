@@ -5,7 +5,6 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
-import socket
 from pathlib import Path
 
 import pytest
@@ -27,18 +26,6 @@ from neuralstyle.weights import (
 GOLDEN = Path(__file__).parent / "golden" / "bundled_vgg16_stats.pt"
 VGG16 = get_spec("vgg16")
 CAFFE_MEAN_BGR = torch.tensor([104.00699, 116.66877, 122.67892]).view(1, 3, 1, 1)
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make any attempt to open a socket or resolve a host fail."""
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OSError("network disabled in this test")
-
-    monkeypatch.setattr(socket, "socket", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
 
 
 def torchvision_layout(depth: int = 6, *, seed: int = 0, conv1_peak: float = 1.2) -> dict:  # type: ignore[type-arg]
