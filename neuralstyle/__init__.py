@@ -32,7 +32,15 @@ from neuralstyle.errors import (
     WeightsNotFoundError,
 )
 from neuralstyle.features import FeatureExtractor, InputConvention, available_layers
-from neuralstyle.image import example_image, example_images, load_image, save_image, to_pil
+from neuralstyle.image import (
+    check_output_path,
+    example_image,
+    example_images,
+    load_alpha,
+    load_image,
+    save_image,
+    to_pil,
+)
 from neuralstyle.layers import LayerMap
 from neuralstyle.losses import (
     GaussianStatistics,
@@ -83,12 +91,14 @@ __all__ = [
     "__version__",
     "available_layers",
     "blend_statistics",
+    "check_output_path",
     "content_loss",
     "example_image",
     "example_images",
     "gaussian_statistics",
     "get_preset",
     "gram_matrix",
+    "load_alpha",
     "load_image",
     "match_color",
     "rgb_to_yiq",

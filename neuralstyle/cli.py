@@ -1,117 +1,585 @@
 """The ``neuralstyle`` command: stylize images from a shell, or run the bundled demo.
 
-Usage errors exit with status 2, failures with 1, Ctrl-C with 130; each prints one line, never a
-traceback (``--debug`` shows it).
+The run options are generated from :class:`~neuralstyle.config.TransferConfig` (names, types,
+choices and help text), so a new config field is a new option without a change here; defaults
+are the chosen preset's. Usage errors exit with status 2, failures with 1, Ctrl-C with 130 after
+saving the best image so far; each prints one line, never a traceback (``--debug`` shows it).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import inspect
+import re
 import sys
-from collections.abc import Sequence
-from dataclasses import replace
+import textwrap
+import types
+import typing
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Literal, NoReturn
 
-from neuralstyle.callbacks import Progress
-from neuralstyle.errors import ConfigError, NeuralStyleError
-from neuralstyle.presets import DEFAULT, PRESETS, get_preset
+import torch
+from PIL import Image
+
+from neuralstyle import __version__
+from neuralstyle.backbones import BackboneName, Padding, Pooling
+from neuralstyle.callbacks import Callback, Progress, RunEnd, RunStart, Snapshots, StepState, Stop
+from neuralstyle.config import TransferConfig
+from neuralstyle.errors import ConfigError, ImageError, NeuralStyleError
+from neuralstyle.features import FeatureExtractor
+from neuralstyle.image import check_output_path, example_image, load_alpha, save_image
+from neuralstyle.presets import DEFAULT, PRESETS, Preset, get_preset
+from neuralstyle.transfer import ImageSources, StyleTransfer
 
 __all__ = ["main"]
 
-DEMO_CONTENT = "chelsea.jpg"
-DEMO_STYLE = "starry_night.jpg"
+DEMO_CONTENT = "chelsea"
+DEMO_STYLE = "starry_night"
 DEMO_SIZE = 256
 DEMO_STEPS = 150
+DEMO_OUTPUT = "neuralstyle-demo.png"
+
+# Config fields whose command-line spelling differs from the API's (first flag is the main one).
+_FLAGS = {"style_blend": ("--style-weights", "--style-blend")}
+# Config fields handled by hand: --init also takes the path of a starting image.
+_BY_HAND = frozenset({"init"})
+_CONFIG_DEST = "config."
+_METAVARS: dict[object, str] = {int: "N", float: "X"}
+# Long side beyond which a run at the content's own size gets a hint to pass --size.
+_LARGE = 1024
+
+_EPILOG = """\
+Every run option defaults to the chosen preset's value (shown above for --preset {preset});
+`neuralstyle --preset gatys --help` shows another preset's. Images: PNG, JPEG, TIFF and whatever
+else Pillow reads. Exit status: 0 done, 1 failed, 2 bad usage, 130 interrupted (Ctrl-C saves the
+best image so far to the output).
+
+examples:
+  neuralstyle demo
+  neuralstyle photo.jpg painting.jpg -o out.png --size 512
+  neuralstyle photo.jpg a.jpg b.jpg --style-weights 2 1 -o out.jpg --steps 500
+  neuralstyle photo.jpg painting.jpg -o out.png --preset gatys --init noise --seed 3
+"""
 
 
-def _transfer_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="neuralstyle",
-        description=(
-            "Repaint CONTENT in the style of STYLE. Run `neuralstyle demo` for a first picture."
-        ),
+class _UsageError(Exception):
+    """A problem with the command line itself: exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors that point at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
+# -- options generated from TransferConfig ----------------------------------------------------
+
+
+def _attribute_help(doc: str) -> dict[str, str]:
+    """Field name -> one-line help from the ``Attributes:`` section of a Google docstring."""
+    entries: dict[str, list[str]] = {}
+    inside, current = False, None
+    for line in inspect.cleandoc(doc).splitlines():
+        if line.strip() == "Attributes:":
+            inside = True
+            continue
+        if not inside or not line.strip():
+            continue
+        if not line.startswith(" "):
+            break  # the next section
+        entry = re.match(r"^ {4}(\w+): (.*)$", line)
+        if entry:
+            current = entry.group(1)
+            entries[current] = [entry.group(2)]
+        elif current is not None:
+            entries[current].append(line.strip())
+    return {name: _plain_text(" ".join(parts)) for name, parts in entries.items()}
+
+
+def _plain_text(text: str) -> str:
+    """Drop reStructuredText markup; escape ``%`` for argparse."""
+    text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text)
+    # The API's None is spelled "none" on the command line.
+    text = re.sub(r"\bNone\b", "none", text)
+    return text.replace("``", "").replace("%", "%%")
+
+
+def _converter(kind: type, optional: bool) -> Callable[[str], object]:
+    """An argparse ``type`` that builds ``kind`` and, for optional fields, reads ``none``."""
+
+    def convert(text: str) -> object:
+        if optional and text.lower() == "none":
+            return None
+        try:
+            return kind(text)
+        except ValueError:
+            spelled = f"{kind.__name__} or 'none'" if optional else kind.__name__
+            raise argparse.ArgumentTypeError(f"expected {spelled}, got {text!r}") from None
+
+    convert.__name__ = kind.__name__
+    return convert
+
+
+def _spellable(kind: object) -> bool:
+    """Whether a value of this type can be typed on a command line."""
+    origin = typing.get_origin(kind)
+    return kind in (bool, int, float, str) or origin in (Literal, tuple)
+
+
+def _option_kwargs(kind: object) -> dict[str, Any] | None:
+    """argparse keyword arguments for a field of type ``kind``; None when no shell can spell it."""
+    optional = False
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        members = typing.get_args(kind)
+        optional = type(None) in members
+        # A callable (the optimizer factory) has no spelling: offer the other members alone.
+        spellable = [m for m in members if m is not type(None) and _spellable(m)]
+        if len(spellable) != 1:
+            return None
+        kind = spellable[0]
+    origin = typing.get_origin(kind)
+    if kind is bool:
+        return None if optional else {"action": argparse.BooleanOptionalAction}
+    if origin is Literal:
+        choices: list[object] = list(typing.get_args(kind))
+        shown = [str(c) for c in choices] + (["none"] if optional else [])
+        return {
+            "type": _converter(type(choices[0]), optional),
+            "choices": choices + ([None] if optional else []),
+            "metavar": "{" + ",".join(shown) + "}",
+        }
+    if origin is tuple:
+        items = typing.get_args(kind)
+        nargs: int | str = "+" if items[-1] is Ellipsis else len(items)
+        return {
+            "type": _converter(items[0], optional),
+            "nargs": nargs,
+            "metavar": _METAVARS.get(items[0]),
+        }
+    if kind in (int, float, str):
+        scalar = typing.cast(type, kind)
+        return {"type": _converter(scalar, optional), "metavar": _METAVARS.get(scalar)}
+    return None
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, tuple):
+        return " ".join(map(_shown, value))
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value) if isinstance(value, (int, str)) else "a callable"
+
+
+def _add_config_options(parser: argparse.ArgumentParser, base: TransferConfig, label: str) -> None:
+    group = parser.add_argument_group(
+        f"run options (TransferConfig fields; defaults: {label})",
     )
-    parser.add_argument("content", help="content image (path)")
-    parser.add_argument("style", help="style image (path)")
-    parser.add_argument("-o", "--output", required=True, help="output image (.png, .jpg, .tif)")
-    _add_run_options(parser, size=DEFAULT.config.size, steps=None)
+    hints = typing.get_type_hints(TransferConfig)
+    helps = _attribute_help(TransferConfig.__doc__ or "")
+    for field in dataclasses.fields(TransferConfig):
+        if field.name in _BY_HAND:
+            continue
+        kwargs = _option_kwargs(hints[field.name])
+        if kwargs is None:
+            continue  # the API still has it; a shell cannot spell it
+        flags = _FLAGS.get(field.name, ("--" + field.name.replace("_", "-"),))
+        default = _shown(getattr(base, field.name))
+        if kwargs.get("metavar", "") is None:
+            kwargs["metavar"] = field.name.upper()
+        group.add_argument(
+            *flags,
+            dest=_CONFIG_DEST + field.name,
+            default=argparse.SUPPRESS,
+            help=f"{helps.get(field.name, '')} (default: {default})".strip(),
+            **kwargs,
+        )
+
+
+# -- the parsers ------------------------------------------------------------------------------
+
+
+def _chosen_preset(argv: Sequence[str]) -> str:
+    """The --preset on the command line, if valid, so --help can show that preset's defaults."""
+    early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    early.add_argument("--preset", default=DEFAULT.name)
+    known, _ = early.parse_known_args(argv)
+    name = str(known.preset)
+    return name if name in PRESETS else DEFAULT.name
+
+
+def _build_parser(argv: Sequence[str], *, demo: bool) -> argparse.ArgumentParser:
+    preset = get_preset(_chosen_preset(argv))
+    base, label = preset.config, f"preset {preset.name!r}"
+    if demo:
+        base = dataclasses.replace(base, size=DEMO_SIZE, steps=DEMO_STEPS)
+        label += f", demo size {DEMO_SIZE} and {DEMO_STEPS} steps"
+    parser = _Parser(
+        prog="neuralstyle demo" if demo else "neuralstyle",
+        description=textwrap.fill(
+            f"Stylize the bundled {DEMO_CONTENT} photo with {DEMO_STYLE}, offline, with the "
+            "bundled VGG16 weights, and print where the picture is."
+            if demo
+            else "Repaint CONTENT in the style of STYLE (several STYLEs are blended). "
+            "Run `neuralstyle demo` for a first picture.",
+            width=78,
+        ),
+        epilog=_EPILOG.format(preset=preset.name),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        allow_abbrev=False,
+    )
+    if not demo:
+        parser.add_argument("content", metavar="CONTENT", help="the content image (a path)")
+        parser.add_argument("styles", metavar="STYLE", nargs="+", help="one or more style images")
+    _add_output_options(parser, demo=demo)
+    _add_recipe_options(parser, base)
+    _add_config_options(parser, base, label)
     return parser
 
 
-def _demo_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="neuralstyle demo",
-        description=(
-            f"Stylize the bundled {DEMO_CONTENT} with {DEMO_STYLE} using the bundled VGG16 weights "
-            "(offline)."
-        ),
+def _add_output_options(parser: argparse.ArgumentParser, *, demo: bool) -> None:
+    group = parser.add_argument_group("output")
+    group.add_argument(
+        "-o",
+        "--output",
+        required=not demo,
+        default=DEMO_OUTPUT if demo else None,
+        type=Path,
+        help="the stylized image: .png, .jpg or .tif"
+        + (f" (default: {DEMO_OUTPUT})" if demo else ""),
     )
-    parser.add_argument("-o", "--output", default="neuralstyle-demo.png", help="%(default)s")
-    _add_run_options(parser, size=DEMO_SIZE, steps=DEMO_STEPS)
-    return parser
-
-
-def _add_run_options(
-    parser: argparse.ArgumentParser, *, size: int | None, steps: int | None
-) -> None:
-    parser.add_argument(
-        "--preset", default=DEFAULT.name, choices=sorted(PRESETS), help="recipe (%(default)s)"
+    group.add_argument(
+        "--bits", type=int, choices=(8, 16), default=8, help="bits per channel, 16 for PNG/TIFF"
     )
-    parser.add_argument(
-        "--size", type=int, default=size, help="long side of the output in px (%(default)s)"
+    group.add_argument(
+        "--save-every",
+        type=int,
+        metavar="N",
+        help="also save the image every N steps to the folder OUTPUTNAME_snapshots next to it",
     )
-    parser.add_argument(
-        "--steps", type=int, default=steps, help="optimizer steps (default: the preset's)"
+    group.add_argument("--quiet", action="store_true", help="print only the output path")
+    group.add_argument("--debug", action="store_true", help="show tracebacks of errors")
+    group.add_argument("--version", action="version", version=f"neuralstyle {__version__}")
+
+
+def _add_recipe_options(parser: argparse.ArgumentParser, base: TransferConfig) -> None:
+    group = parser.add_argument_group("recipe and network")
+    group.add_argument(
+        "--preset",
+        default=DEFAULT.name,
+        choices=sorted(PRESETS),
+        help=f"named layers and run options (default: {DEFAULT.name})",
     )
-    parser.add_argument("--device", default="auto", help="auto, cpu, cuda, mps (%(default)s)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (%(default)s)")
-    parser.add_argument("--quiet", action="store_true", help="print only the output path")
-    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    group.add_argument(
+        "--backbone",
+        default="vgg16",
+        choices=typing.get_args(BackboneName),
+        help="the network (default: vgg16)",
+    )
+    group.add_argument(
+        "--weights",
+        metavar="{bundled,imagenet,random,PATH}",
+        help="bundled (VGG16, offline), imagenet (torchvision's, downloaded once), random, or a "
+        "state-dict file (default: bundled for vgg16, imagenet for vgg19)",
+    )
+    group.add_argument(
+        "--pooling", default="max", choices=typing.get_args(Pooling), help="(default: max)"
+    )
+    group.add_argument(
+        "--padding",
+        default="zeros",
+        choices=typing.get_args(Padding),
+        help="padding of the first convolution (default: zeros)",
+    )
+    init_help = _attribute_help(TransferConfig.__doc__ or "").get("init", "")
+    group.add_argument(
+        "--init",
+        metavar="{content,noise,PATH}",
+        help=f"{init_help} Or the path of an image to start from. (default: {base.init})",
+    )
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status.
+# -- running ----------------------------------------------------------------------------------
 
-    Args:
-        argv: Arguments without the program name; ``sys.argv[1:]`` when None.
-    """
-    args_list = list(sys.argv[1:] if argv is None else argv)
-    if args_list[:1] == ["demo"]:
-        args = _demo_parser().parse_args(args_list[1:])
-        from neuralstyle.image import example_image
 
-        content: str = str(example_image(DEMO_CONTENT))
-        style: str = str(example_image(DEMO_STYLE))
+@dataclass(frozen=True)
+class _Job:
+    content: str
+    styles: tuple[str, ...]
+    output: Path
+    preset: Preset
+    config: TransferConfig
+    init_path: str | None
+    args: argparse.Namespace
+
+
+class _RememberEnd:
+    """Keeps the :class:`RunEnd`, so an interrupted run can still save its best image."""
+
+    def __init__(self) -> None:
+        self.end: RunEnd | None = None
+
+    def on_start(self, start: RunStart) -> None:
+        """Forget an earlier run."""
+        self.end = None
+
+    def on_step(self, state: StepState) -> Stop | None:
+        """Nothing to do per step."""
+        return None
+
+    def on_end(self, end: RunEnd) -> None:
+        """Remember how the run ended."""
+        self.end = end
+
+
+def _job(argv: list[str]) -> _Job:
+    demo = argv[:1] == ["demo"]
+    rest = argv[1:] if demo else argv
+    args = _build_parser(rest, demo=demo).parse_args(rest)
+    if demo:
+        content, styles = str(example_image(DEMO_CONTENT)), (str(example_image(DEMO_STYLE)),)
     else:
-        args = _transfer_parser().parse_args(args_list)
-        content, style = args.content, args.style
+        content, styles = args.content, tuple(args.styles)
+    preset = get_preset(args.preset)
+    base = preset.config
+    if demo:
+        base = dataclasses.replace(base, size=DEMO_SIZE, steps=DEMO_STEPS)
+    overrides: dict[str, Any] = _config_overrides(args)
+    init_path = _init_path(args.init, overrides)
+    config = _configured(base, overrides)
+    blend = config.style_blend
+    if blend is not None and len(blend) != len(styles):
+        raise _UsageError(
+            f"--style-weights has {len(blend)} weights for {len(styles)} STYLE images; give one "
+            "weight per style image"
+        )
+    return _Job(content, styles, args.output, preset, config, init_path, args)
+
+
+def _init_path(init: str | None, overrides: dict[str, Any]) -> str | None:
+    """Put a named --init into ``overrides``; return it when it is an image path instead."""
+    if init is None:
+        return None
+    if init in typing.get_args(typing.get_type_hints(TransferConfig)["init"]):
+        overrides["init"] = init
+        return None
+    if not Path(init).is_file():
+        raise _UsageError(
+            f"--init must be content, noise or an image file; {init!r} is none of them"
+        )
+    return init
+
+
+def _flag(name: str) -> str:
+    return _FLAGS.get(name, ("--" + name.replace("_", "-"),))[0]
+
+
+def _configured(base: TransferConfig, overrides: dict[str, Any]) -> TransferConfig:
+    """``base`` with the user's values; a bad value is a usage error naming its option."""
+    for name, value in overrides.items():
+        try:
+            dataclasses.replace(base, **{name: value})
+        except ConfigError as error:
+            raise _UsageError(f"{_flag(name)}: {error}") from error
     try:
-        written = _stylize(content, style, args)
+        return dataclasses.replace(base, **overrides)
+    except ConfigError as error:  # values fine alone, not together
+        raise _UsageError(str(error)) from error
+
+
+def _config_overrides(args: argparse.Namespace) -> dict[str, object]:
+    """The config fields the user gave, as the types the config expects."""
+    given: dict[str, object] = {}
+    for dest, value in vars(args).items():
+        if not dest.startswith(_CONFIG_DEST):
+            continue
+        name = dest.removeprefix(_CONFIG_DEST)
+        if isinstance(value, list):
+            if None in value and len(value) > 1:
+                raise _UsageError(f"{_flag(name)}: 'none' must be given alone")
+            value = None if None in value else tuple(value)
+        given[name] = value
+    return given
+
+
+def _snapshot_folder(job: _Job) -> Path | None:
+    """Create the snapshot folder next to the output; refuse one that already holds snapshots."""
+    every = job.args.save_every
+    if every is None:
+        return None
+    if every < 1:
+        raise _UsageError(f"--save-every must be a positive number of steps, got {every}")
+    folder = job.output.with_name(f"{job.output.stem}_snapshots")
+    if folder.exists() and not folder.is_dir():
+        raise _UsageError(f"snapshot folder {folder} is a file; move it or choose another output")
+    if folder.is_dir() and any(folder.glob("step_*.png")):
+        raise _UsageError(
+            f"snapshot folder {folder} already holds snapshots; move them away or choose another "
+            "output name"
+        )
+    folder.mkdir(exist_ok=True)
+    return folder
+
+
+def _say(job: _Job, text: str) -> None:
+    if not job.args.quiet:
+        print(f"neuralstyle: {text}", file=sys.stderr, flush=True)
+
+
+def _execute(job: _Job) -> int:
+    protect = [job.content, *job.styles, *([job.init_path] if job.init_path else [])]
+    try:
+        check_output_path(job.output, protect=protect, bits=job.args.bits)
+    except (ImageError, ConfigError) as error:
+        raise _UsageError(str(error)) from error
+    transfer = StyleTransfer(job.preset.layer_map, config=job.config, extractor=_extractor(job))
+    remember = _RememberEnd()
+    callbacks = [*_reporting(job), remember]
+    _say(job, _summary(job, transfer.device))
+    style: ImageSources = job.styles[0] if len(job.styles) == 1 else list(job.styles)
+    save = _saver(job, protect)
+    try:
+        result = transfer.run(job.content, style, init=job.init_path, callbacks=callbacks)
     except KeyboardInterrupt:
-        print("neuralstyle: interrupted", file=sys.stderr)
-        return 130
-    except (NeuralStyleError, OSError) as error:
-        if args.debug:
-            raise
-        print(f"neuralstyle: error: {error}", file=sys.stderr)
-        return 1
-    print(written)
+        return _interrupted(job, remember.end, save)
+    # A diverged run keeps its best image; the last one may hold NaN.
+    save(result.best_image if result.stop_reason else result.image)
+    _say(job, f"{result.steps_done} steps in {result.seconds:.1f} s; wrote {job.output}")
+    print(job.output, flush=True)
     return 0
 
 
-def _stylize(content: str, style: str, args: argparse.Namespace) -> Path:
-    from neuralstyle.image import save_image
-    from neuralstyle.transfer import StyleTransfer
+def _extractor(job: _Job) -> FeatureExtractor:
+    """The network the options ask for; an impossible combination is a usage error."""
+    try:
+        return FeatureExtractor(
+            job.preset.layer_map.layers,
+            backbone=job.args.backbone,
+            weights=job.args.weights,
+            pooling=job.args.pooling,
+            padding=job.args.padding,
+        )
+    except ConfigError as error:
+        raise _UsageError(str(error)) from error
 
-    output = Path(args.output)
-    # Refuse before spending minutes on a run whose result could not be saved.
-    if output.resolve() in {Path(content).resolve(), Path(style).resolve()}:
-        raise ConfigError(f"output {str(output)!r} is an input image; choose another output path")
-    preset = get_preset(args.preset)
-    config = replace(preset.config, size=args.size, device=args.device, seed=args.seed)
-    if args.steps is not None:
-        config = replace(config, steps=args.steps)
-    callbacks = [] if args.quiet else [Progress(every=10)]
-    transfer = StyleTransfer(preset.layer_map, config=config, callbacks=callbacks)
-    result = transfer.run(content, style)
-    return save_image(result.image, output, protect=[content, style])
+
+def _reporting(job: _Job) -> list[Callback]:
+    """Progress (unless quiet) and snapshots (when asked for)."""
+    callbacks: list[Callback] = [] if job.args.quiet else [Progress(every=10)]
+    folder = _snapshot_folder(job)
+    if folder is not None:
+        callbacks.append(Snapshots(job.args.save_every, folder))
+        _say(job, f"saving a snapshot every {job.args.save_every} steps to {folder}")
+    return callbacks
+
+
+def _saver(job: _Job, protect: list[str]) -> Callable[[torch.Tensor], None]:
+    """Write an image to the output, with the content's transparency where the format keeps it."""
+
+    def save(image: torch.Tensor) -> None:
+        alpha = None
+        if job.output.suffix.lower() not in (".jpg", ".jpeg"):
+            alpha = load_alpha(job.content, size=(image.shape[-2], image.shape[-1]))
+        save_image(image[:1], job.output, protect=protect, bits=job.args.bits, alpha=alpha)
+
+    return save
+
+
+def _summary(job: _Job, device: torch.device) -> str:
+    config = job.config
+    size = f"{config.size} px" if config.size is not None else _full_size(job.content)
+    styles = " + ".join(Path(s).name for s in job.styles)
+    return (
+        f"{Path(job.content).name} in the style of {styles}: preset {job.preset.name!r}, "
+        f"{config.steps} steps of {config.optimizer}, {size}, on {device}"
+    )
+
+
+def _full_size(content: str) -> str:
+    """Describe a run at the content's own size, with a hint when that is slow."""
+    try:
+        with Image.open(content) as opened:
+            width, height = opened.size
+    except (OSError, ValueError):
+        return "the content's size"  # loading will report the problem properly
+    hint = f" (large: --size {_LARGE // 2} is much faster)" if max(width, height) > _LARGE else ""
+    return f"the content's size, {width}x{height} px{hint}"
+
+
+def _interrupted(job: _Job, end: RunEnd | None, save: Callable[[torch.Tensor], None]) -> int:
+    if end is None or end.steps_done == 0:
+        print("neuralstyle: interrupted before the first step; nothing saved", file=sys.stderr)
+        return 130
+    save(end.best_image.clamp(0, 1))
+    print(
+        f"neuralstyle: interrupted after {end.steps_done} steps; saved the best image so far to "
+        f"{job.output}",
+        file=sys.stderr,
+    )
+    print(job.output, flush=True)
+    return 130
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``neuralstyle`` command line and return its exit status.
+
+    Args:
+        argv: Arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns:
+        0 when the picture was written, 1 when the run failed, 2 for a usage error, 130 when
+        interrupted (the best image so far is saved).
+
+    Example:
+        >>> main(["demo", "--size", "64", "--steps", "2", "--quiet"])  # doctest: +SKIP
+        neuralstyle-demo.png
+        0
+    """
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args_list
+    try:
+        return _execute(_job(args_list))
+    except SystemExit as exit_:  # argparse: --help, or a usage error already printed
+        return exit_.code if isinstance(exit_.code, int) else 2
+    except (_UsageError, ConfigError) as error:
+        if debug:
+            raise
+        print(f"neuralstyle: error: {_one_line(error)}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("neuralstyle: interrupted", file=sys.stderr)
+        return 130
+    except torch.OutOfMemoryError as error:
+        if debug:
+            raise
+        print(
+            f"neuralstyle: error: out of memory ({_one_line(error)[:120]}); try a smaller --size "
+            "or --precision bfloat16",
+            file=sys.stderr,
+        )
+        return 1
+    except (NeuralStyleError, OSError) as error:
+        if debug:
+            raise
+        print(f"neuralstyle: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    except Exception as error:
+        if debug:
+            raise
+        print(
+            f"neuralstyle: error: unexpected {type(error).__name__}: {_one_line(error)[:300]} "
+            "(rerun with --debug for the traceback)",
+            file=sys.stderr,
+        )
+        return 1

@@ -8,9 +8,12 @@ ship with the package (see :func:`example_images`).
 Conventions:
 
 * EXIF orientation is applied, so a photo comes out the way a viewer shows it.
-* Transparency is composited over a **white** background (a style network has no use for alpha).
+* Transparency is composited over a **white** background (a style network has no use for alpha);
+  :func:`load_alpha` returns it separately and ``save_image(..., alpha=...)`` writes it back.
 * 16-bit greyscale (``I;16`` and ``I``) is scaled by ``1/65535`` without a detour through 8 bits;
   32-bit float images (``F``) are taken to be in ``[0, 1]`` and clamped.
+* Writes are atomic (a temporary file renamed into place), refuse protected inputs, and can hold
+  16 bits per channel (PNG, TIFF).
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ import math
 import os
 import pathlib
 import re
+import struct
 import uuid
 import warnings
-from collections.abc import Iterable
+import zlib
+from collections.abc import Callable, Iterable
 from importlib import resources
-from typing import Any, TypeAlias, TypeGuard
+from typing import IO, Any, TypeAlias, TypeGuard
 
 import numpy as np
 import torch
@@ -41,8 +46,10 @@ __all__ = [
     "ImageSource",
     "PathLike",
     "SizeSpec",
+    "check_output_path",
     "example_image",
     "example_images",
+    "load_alpha",
     "load_image",
     "save_image",
     "to_pil",
@@ -221,6 +228,80 @@ def load_image(
     return image.to(device=out_device, dtype=dtype).contiguous()
 
 
+def load_alpha(
+    source: ImageSource,
+    *,
+    size: SizeSpec | None = None,
+    device: torch.device | str | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Tensor | None:
+    """Load the transparency of an image, the part :func:`load_image` composites away.
+
+    Pair it with ``save_image(..., alpha=...)`` to carry a cut-out's transparency to the
+    stylized result.
+
+    Args:
+        source: Anything :func:`load_image` accepts.
+        size: As for :func:`load_image`; the same ``size`` gives the same height and width.
+        device: As for :func:`load_image`.
+        dtype: As for :func:`load_image`.
+
+    Returns:
+        A ``(1, 1, H, W)`` tensor in ``[0, 1]`` (1 is opaque), or ``None`` when the image has no
+        transparency (modes without alpha, arrays and tensors with 1 or 3 channels).
+
+    Raises:
+        ImageError, ShapeError, DTypeError, ConfigError: As for :func:`load_image`.
+
+    Example:
+        >>> load_alpha(example_image("chelsea")) is None
+        True
+        >>> tuple(load_alpha(torch.rand(4, 6, 8)).shape)
+        (1, 1, 6, 8)
+    """
+    _check_dtype(dtype)
+    target = _check_size(size)
+    out_device = _check_device(device)
+    work = torch.float64 if dtype == torch.float64 else torch.float32
+    home = out_device
+    if isinstance(source, Tensor):
+        alpha = _channel_alpha(_checked_tensor_chw(source, work), target)
+        home = source.device if out_device is None else out_device
+    elif isinstance(source, np.ndarray):
+        alpha = _channel_alpha(_array_chw(source, work), target)
+    elif isinstance(source, Image.Image):
+        alpha = _pil_alpha(_decoded(source, "the PIL image"), target, work)
+    elif isinstance(source, (str, os.PathLike)):
+        alpha = _pil_alpha(_read_file(source), target, work)
+    else:
+        raise ImageError(
+            "load_alpha expects a path, a PIL image, a numpy array or a torch tensor, "
+            f"got {type(source).__name__}"
+        )
+    if alpha is None:
+        return None
+    return alpha.to(device=home, dtype=dtype, copy=True).contiguous()
+
+
+def _channel_alpha(chw: Tensor, size: SizeSpec | None) -> Tensor | None:
+    """The last channel of a grey+alpha or RGBA ``(C, H, W)`` as ``(1, 1, H, W)``, or None."""
+    if chw.shape[0] not in (2, 4):
+        return None
+    return _resize_tensor(chw[-1:].unsqueeze(0), size)
+
+
+def _pil_alpha(image: Image.Image, size: SizeSpec | None, work: torch.dtype) -> Tensor | None:
+    """The alpha band of a decoded PIL image as ``(1, 1, H, W)`` (Lanczos-resized), or None."""
+    plain, _ = _plain_mode(image)
+    if plain.mode != "RGBA":
+        return None
+    band = plain.getchannel("A")
+    new_hw = _target_hw(band.height, band.width, size)
+    if new_hw != (band.height, band.width):
+        band = band.resize((new_hw[1], new_hw[0]), Image.Resampling.LANCZOS)
+    return torch.from_numpy(np.array(band, dtype=_numpy_float(work))).div_(255.0)[None, None]
+
+
 def _check_dtype(dtype: object) -> None:
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise DTypeError(
@@ -370,20 +451,13 @@ def _convert(image: Image.Image, mode: str) -> Image.Image:
 
 def _from_array(array: np.ndarray[Any, Any], size: SizeSpec | None, work: torch.dtype) -> Tensor:
     """Convert an ``(H, W)`` / ``(H, W, C)`` numpy image to a ``(1, 3, H, W)`` tensor."""
+    return _resize_tensor(_to_rgb(_array_chw(array, work)), size)
+
+
+def _array_chw(array: np.ndarray[Any, Any], work: torch.dtype) -> Tensor:
+    """Check a numpy image and return its channels ``(C, H, W)`` in ``[0, 1]`` (alpha kept)."""
     _check_array_shape(array)
-    # Compare kind and width, not dtype identity: big-endian uint16 ('>u2') must pass too.
-    unsigned = array.dtype.kind == "u"
-    if unsigned and array.dtype.itemsize == 1:
-        scale = 255.0
-    elif unsigned and array.dtype.itemsize == 2:
-        scale = _SIXTEEN_BIT
-    elif array.dtype.kind == "f":
-        scale = 1.0
-    else:
-        raise DTypeError(
-            f"numpy image must be uint8 (0..255), uint16 (0..65535) or float (0..1), got "
-            f"{array.dtype}; convert it with .astype(np.uint8) or .astype(np.float32) / 255"
-        )
+    scale = _array_scale(array)
     # np.array copies: native byte order, writable, never shared with the caller.
     pixels = torch.from_numpy(np.array(array, dtype=_numpy_float(work)))
     if pixels.dim() == 2:
@@ -391,7 +465,22 @@ def _from_array(array: np.ndarray[Any, Any], size: SizeSpec | None, work: torch.
     chw = pixels.permute(2, 0, 1).div_(scale)
     if scale == 1.0:
         _check_unit_range(chw, "numpy image")
-    return _resize_tensor(_to_rgb(chw), size)
+    return chw
+
+
+def _array_scale(array: np.ndarray[Any, Any]) -> float:
+    # Compare kind and width, not dtype identity: big-endian uint16 ('>u2') must pass too.
+    unsigned = array.dtype.kind == "u"
+    if unsigned and array.dtype.itemsize == 1:
+        return 255.0
+    if unsigned and array.dtype.itemsize == 2:
+        return _SIXTEEN_BIT
+    if array.dtype.kind == "f":
+        return 1.0
+    raise DTypeError(
+        f"numpy image must be uint8 (0..255), uint16 (0..65535) or float (0..1), got "
+        f"{array.dtype}; convert it with .astype(np.uint8) or .astype(np.float32) / 255"
+    )
 
 
 def _check_array_shape(array: np.ndarray[Any, Any]) -> None:
@@ -412,6 +501,11 @@ def _check_array_shape(array: np.ndarray[Any, Any]) -> None:
 
 def _from_tensor(tensor: Tensor, size: SizeSpec | None, work: torch.dtype) -> Tensor:
     """Convert an ``(H, W)`` / ``(C, H, W)`` / ``(1, C, H, W)`` float tensor to ``(1, 3, H, W)``."""
+    return _resize_tensor(_to_rgb(_checked_tensor_chw(tensor, work)), size)
+
+
+def _checked_tensor_chw(tensor: Tensor, work: torch.dtype) -> Tensor:
+    """Check an image tensor and return its channels ``(C, H, W)`` (alpha kept) as ``work``."""
     if not tensor.is_floating_point():
         raise DTypeError(
             f"image tensor must be floating-point with values in [0, 1], got {tensor.dtype}; "
@@ -419,7 +513,7 @@ def _from_tensor(tensor: Tensor, size: SizeSpec | None, work: torch.dtype) -> Te
         )
     chw = _tensor_chw(tensor).detach().to(work)
     _check_unit_range(chw, "image tensor")
-    return _resize_tensor(_to_rgb(chw), size)
+    return chw
 
 
 def _tensor_chw(tensor: Tensor) -> Tensor:
@@ -521,11 +615,20 @@ def to_pil(image: Tensor) -> Image.Image:
         >>> to_pil(torch.ones(1, 3, 4, 6)).size
         (6, 4)
     """
+    return Image.fromarray(_levels(image, None, bits=8))
+
+
+def _levels(image: Tensor, alpha: Tensor | None, *, bits: int) -> np.ndarray[Any, Any]:
+    """Quantize an RGB image (and alpha) to an ``(H, W, 3 or 4)`` uint8 or uint16 array."""
     tensor = check_float_tensor(image, "image")
     chw = _rgb_chw(tensor).detach().to(device="cpu", dtype=torch.float32)
-    _value_range(chw, "image")
-    pixels = chw.clamp(0.0, 1.0).mul_(255.0).round_().to(torch.uint8)
-    return Image.fromarray(pixels.permute(1, 2, 0).contiguous().numpy())
+    if alpha is not None:
+        chw = torch.cat([chw, _alpha_hw(alpha, chw.shape[-2:])])
+    _value_range(chw, "image" if alpha is None else "image or alpha")
+    top = 255.0 if bits == 8 else _SIXTEEN_BIT
+    # float32 holds every integer below 2**24 exactly, so the rounding is exact up to 16 bits.
+    levels = chw.clamp(0.0, 1.0).mul_(top).round_().permute(1, 2, 0).contiguous().numpy()
+    return levels.astype(np.uint8 if bits == 8 else np.uint16)
 
 
 def _rgb_chw(tensor: Tensor) -> Tensor:
@@ -539,27 +642,91 @@ def _rgb_chw(tensor: Tensor) -> Tensor:
     return tensor
 
 
+def _alpha_hw(alpha: Tensor, size: torch.Size) -> Tensor:
+    """Check an alpha tensor against the image's ``(H, W)`` and return it as ``(1, H, W)``."""
+    tensor = check_float_tensor(alpha, "alpha")
+    shape = tuple(tensor.shape)
+    if tensor.dim() not in (2, 3, 4) or math.prod(shape[:-2]) != 1 or shape[-2:] != tuple(size):
+        raise ShapeError(
+            f"alpha must be (H, W), (1, H, W) or (1, 1, H, W) with the image's H, W = "
+            f"{tuple(size)}, got shape {shape}"
+        )
+    return tensor.detach().to(device="cpu", dtype=torch.float32).reshape(1, *size)
+
+
+def check_output_path(
+    path: PathLike,
+    *,
+    overwrite: bool = True,
+    protect: Iterable[PathLike] = (),
+    bits: int = 8,
+    alpha: bool = False,
+) -> pathlib.Path:
+    """Raise now whatever :func:`save_image` would raise about ``path`` later.
+
+    Call it before a long run, so a typo in the output path costs nothing.
+
+    Args:
+        path: The intended output file.
+        overwrite: As for :func:`save_image`.
+        protect: As for :func:`save_image`.
+        bits: As for :func:`save_image`.
+        alpha: Whether an alpha channel will be written.
+
+    Returns:
+        ``path`` as a :class:`pathlib.Path`.
+
+    Raises:
+        ImageError: Unknown suffix; the folder does not exist; ``path`` is a directory, a
+            protected path, or exists while ``overwrite`` is ``False``.
+        ConfigError: ``bits`` is not 8 or 16, or the format cannot store ``bits`` or alpha.
+
+    Example:
+        >>> check_output_path("out.tif", bits=16).suffix
+        '.tif'
+    """
+    target = pathlib.Path(os.fspath(path))
+    pil_format, _ = _format_for(target)
+    if bits not in (8, 16) or isinstance(bits, bool):
+        raise ConfigError(f"bits must be 8 or 16 (per channel), got {bits!r}")
+    if pil_format == "JPEG" and bits == 16:
+        raise ConfigError(f"JPEG stores 8 bits per channel; save {target.name} as .png or .tif")
+    if pil_format == "JPEG" and alpha:
+        raise ConfigError(
+            f"JPEG cannot store transparency; save {target.name} as .png or .tif, or drop alpha"
+        )
+    _check_destination(target, overwrite=overwrite, protect=protect)
+    return target
+
+
 def save_image(
     image: Tensor,
     path: PathLike,
     *,
     overwrite: bool = True,
     protect: Iterable[PathLike] = (),
+    bits: int = 8,
+    alpha: Tensor | None = None,
 ) -> pathlib.Path:
     """Write an RGB float image tensor to a PNG, JPEG or TIFF file, atomically.
 
     The file is written to a temporary file in the same folder, then moved onto ``path`` with
-    :func:`os.replace`, so a crash never leaves a half-written image behind and readers see either
-    the old file or the new one. The temporary file is removed on any failure. No folder is
-    created.
+    :func:`os.replace`, so a crash or Ctrl-C never leaves a half-written image behind and readers
+    see either the old file or the new one. The temporary file is removed on any failure. No
+    folder is created.
 
     Args:
         image: ``(1, 3, H, W)`` or ``(3, H, W)`` float tensor in ``[0, 1]`` (clamped).
         path: Destination; the suffix picks the format: ``.png``, ``.jpg``/``.jpeg`` (quality 95,
-            no chroma subsampling), ``.tif``/``.tiff``.
+            no chroma subsampling), ``.tif``/``.tiff`` (uncompressed).
         overwrite: If ``False``, refuse to replace an existing file.
         protect: Paths that must never be overwritten, typically the input images; compared
             after resolving symlinks and ``..``, and by file identity when they exist.
+        bits: Bits per channel: 8, or 16 for PNG and TIFF (smoother gradients for further
+            editing; note that PIL, and so :func:`load_image`, reads 16-bit colour files back
+            at 8 bits).
+        alpha: Transparency to write as a fourth channel (PNG and TIFF), ``(H, W)``,
+            ``(1, H, W)`` or ``(1, 1, H, W)`` in ``[0, 1]``, e.g. from :func:`load_alpha`.
 
     Returns:
         ``path`` as a :class:`pathlib.Path`.
@@ -567,18 +734,28 @@ def save_image(
     Raises:
         ImageError: Unknown suffix; the folder does not exist; ``path`` is a directory, a
             protected path, or exists while ``overwrite`` is ``False``; writing failed.
-        DTypeError: ``image`` is not a floating-point tensor.
-        ShapeError: ``image`` is not a single RGB image.
+        ConfigError: ``bits`` is not 8 or 16, or JPEG with 16 bits or alpha.
+        DTypeError: ``image`` or ``alpha`` is not a floating-point tensor.
+        ShapeError: ``image`` is not a single RGB image, or ``alpha`` does not match it.
 
     Example:
+        >>> import tempfile
+        >>> folder = pathlib.Path(tempfile.mkdtemp())
         >>> content = example_image("chelsea")
-        >>> out = save_image(load_image(content), "out.png", protect=[content])
+        >>> save_image(load_image(content), folder / "out.png", protect=[content]).name
+        'out.png'
     """
-    target = pathlib.Path(os.fspath(path))
+    target = check_output_path(
+        path, overwrite=overwrite, protect=protect, bits=bits, alpha=alpha is not None
+    )
     pil_format, options = _format_for(target)
-    _check_destination(target, overwrite=overwrite, protect=protect)
-    pixels = to_pil(image)
-    _write_atomically(pixels, target, pil_format, options)
+    levels = _levels(image, alpha, bits=bits)
+    if bits == 16:
+        encoded = _png16(levels) if pil_format == "PNG" else _tiff16(levels)
+        _write_atomically(lambda handle: handle.write(encoded), target)
+    else:
+        pixels = Image.fromarray(levels)
+        _write_atomically(lambda handle: pixels.save(handle, format=pil_format, **options), target)
     return target
 
 
@@ -630,16 +807,73 @@ def _same_path(first: pathlib.Path, second: pathlib.Path) -> bool:
         return False
 
 
-def _write_atomically(
-    image: Image.Image, target: pathlib.Path, pil_format: str, options: dict[str, Any]
-) -> None:
+def _png16(levels: np.ndarray[Any, Any]) -> bytes:
+    """Encode ``(H, W, 3 or 4)`` uint16 levels as a 16-bit RGB or RGBA PNG (PIL cannot)."""
+    height, width, channels = levels.shape
+    rows = levels.astype(">u2").view(np.uint8).reshape(height, -1)
+    # Filter type 0 (none) before every row: simple, and 16-bit noise barely compresses anyway.
+    scanlines = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1)
+    color_type = 2 if channels == 3 else 6
+    header = struct.pack(">IIBBBBB", width, height, 16, color_type, 0, 0, 0)
+    return b"".join(
+        [
+            b"\x89PNG\r\n\x1a\n",
+            _png_chunk(b"IHDR", header),
+            _png_chunk(b"IDAT", zlib.compress(scanlines.tobytes(), 6)),
+            _png_chunk(b"IEND", b""),
+        ]
+    )
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    checksum = zlib.crc32(kind + data)
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", checksum)
+
+
+def _tiff16(levels: np.ndarray[Any, Any]) -> bytes:
+    """Encode ``(H, W, 3 or 4)`` uint16 levels as an uncompressed little-endian baseline TIFF."""
+    height, width, channels = levels.shape
+    data = levels.astype("<u2").tobytes()
+    short, long = 3, 4
+    count = 10 if channels == 3 else 11
+    bits_at = 8 + 2 + 12 * count + 4  # header, entry count, entries, next-IFD offset
+    data_at = bits_at + 2 * channels
+    entries = [
+        (256, long, 1, width),
+        (257, long, 1, height),
+        (258, short, channels, bits_at),  # BitsPerSample: too many to fit, so an offset
+        (259, short, 1, 1),  # no compression
+        (262, short, 1, 2),  # RGB
+        (273, long, 1, data_at),
+        (277, short, 1, channels),
+        (278, long, 1, height),  # one strip
+        (279, long, 1, len(data)),
+        (284, short, 1, 1),  # interleaved channels
+    ]
+    if channels == 4:
+        entries.append((338, short, 1, 2))  # ExtraSamples: unassociated alpha
+    # Little-endian: a SHORT value stored in the 4-byte field packs like a LONG.
+    table = b"".join(struct.pack("<HHII", *entry) for entry in entries)
+    return b"".join(
+        [
+            struct.pack("<2sHI", b"II", 42, 8),
+            struct.pack("<H", count),
+            table,
+            struct.pack("<I", 0),
+            struct.pack(f"<{channels}H", *([16] * channels)),
+            data,
+        ]
+    )
+
+
+def _write_atomically(encode: Callable[[IO[bytes]], object], target: pathlib.Path) -> None:
     temporary = target.with_name(f".{target.name}.{uuid.uuid4().hex[:12]}.tmp")
     committed = False
     try:
         # os.open with 0o666 lets the umask set the permissions, as for any new file.
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
         with os.fdopen(os.open(temporary, flags, 0o666), "wb") as handle:
-            image.save(handle, format=pil_format, **options)
+            encode(handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, target)

@@ -7,6 +7,7 @@ import os
 import pathlib
 import warnings
 import zipfile
+import zlib
 from typing import Any
 
 import numpy as np
@@ -18,7 +19,15 @@ from PIL import Image
 import neuralstyle
 from neuralstyle import image as image_module
 from neuralstyle.errors import ConfigError, DTypeError, ImageError, ImageNotFoundError, ShapeError
-from neuralstyle.image import example_image, example_images, load_image, save_image, to_pil
+from neuralstyle.image import (
+    check_output_path,
+    example_image,
+    example_images,
+    load_alpha,
+    load_image,
+    save_image,
+    to_pil,
+)
 
 IMAGES_DIR = pathlib.Path(neuralstyle.__file__).parent / "data" / "images"
 
@@ -716,3 +725,245 @@ def test_example_from_a_zip_import_is_extracted(
     path = example_image("chelsea")
     assert isinstance(path, pathlib.Path)
     assert path.read_bytes() == (IMAGES_DIR / "chelsea.jpg").read_bytes()
+
+
+# -- round trips of every input mode ----------------------------------------------------------
+
+
+def _mode_file(mode: str, folder: pathlib.Path) -> pathlib.Path:
+    rgba = np.random.default_rng(3).integers(0, 256, (6, 8, 4), dtype=np.uint8)
+    rgba[0, :4, 3] = 0  # some transparent pixels for the alpha modes
+    source = Image.fromarray(rgba)
+    if mode == "I;16":
+        wide = np.random.default_rng(4).integers(0, 65536, (6, 8), dtype=np.uint16)
+        return saved(Image.fromarray(wide), folder / "in.png")
+    if mode == "F":
+        values = np.random.default_rng(5).random((6, 8), dtype=np.float32)
+        return saved(Image.fromarray(values), folder / "in.tif")
+    if mode == "CMYK":
+        return saved(source.convert("RGB").convert("CMYK"), folder / "in.jpg", quality=95)
+    if mode == "P":
+        converted = source.convert("RGB").convert("P", palette=Image.Palette.ADAPTIVE)
+        return saved(converted, folder / "in.png")
+    return saved(source.convert(mode), folder / "in.png")
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "RGBA", "CMYK", "I;16", "F"])
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_every_mode_round_trips_through_save_and_load(
+    tmp_path: pathlib.Path, mode: str, suffix: str
+) -> None:
+    path = _mode_file(mode, tmp_path)
+    assert mode_of(path) == mode
+    first = load_image(path)
+    written = save_image(first, tmp_path / f"out{suffix}", protect=[path])
+    again = load_image(written)
+    # 8-bit files hold the loaded values within half a level, exactly when they were 8-bit
+    # levels to begin with (no alpha composited, no 16-bit or float source).
+    assert (again - first).abs().max() <= 0.5 / 255 + 1e-6
+    if mode in ("L", "P", "CMYK"):
+        torch.testing.assert_close(again, first, rtol=0, atol=1e-6)
+
+
+# -- 16-bit output ------------------------------------------------------------------------------
+
+
+def _expected_levels(image: torch.Tensor, alpha: torch.Tensor | None) -> np.ndarray[Any, Any]:
+    channels = [image[0]] + ([alpha.reshape(1, *image.shape[-2:])] if alpha is not None else [])
+    stacked = torch.cat(channels).clamp(0, 1).double() * 65535
+    return stacked.round().permute(1, 2, 0).numpy().astype(np.uint16)
+
+
+def _png_levels(data: bytes) -> tuple[int, np.ndarray[Any, Any]]:
+    """Decode a PNG written with filter type 0 (what save_image writes) by hand."""
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height, depth, color = (
+        int.from_bytes(data[16:20], "big"),
+        int.from_bytes(data[20:24], "big"),
+        data[24],
+        data[25],
+    )
+    position, idat = 8, b""
+    while position < len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        kind = data[position + 4 : position + 8]
+        if kind == b"IDAT":
+            idat += data[position + 8 : position + 8 + length]
+        position += 12 + length
+    channels = {2: 3, 6: 4}[color]
+    rows = np.frombuffer(zlib.decompress(idat), np.uint8).reshape(height, -1)
+    assert (rows[:, 0] == 0).all()
+    values = rows[:, 1:].copy().view(">u2").reshape(height, width, channels)
+    return depth, values.astype(np.uint16)
+
+
+@pytest.mark.parametrize("with_alpha", [False, True])
+def test_sixteen_bit_png_holds_every_level(tmp_path: pathlib.Path, with_alpha: bool) -> None:
+    image = torch.rand(1, 3, 5, 7, generator=torch.Generator().manual_seed(0))
+    alpha = torch.rand(5, 7, generator=torch.Generator().manual_seed(1)) if with_alpha else None
+    written = save_image(image, tmp_path / "deep.png", bits=16, alpha=alpha)
+    depth, levels = _png_levels(written.read_bytes())
+    assert depth == 16
+    assert np.array_equal(levels, _expected_levels(image, alpha))
+    # PIL validates the checksums and reads the high bytes.
+    with Image.open(written) as opened:
+        assert opened.mode == ("RGBA" if with_alpha else "RGB")
+        assert np.array_equal(np.asarray(opened), (levels >> 8).astype(np.uint8))
+
+
+@pytest.mark.parametrize("with_alpha", [False, True])
+def test_sixteen_bit_tiff_holds_every_level(tmp_path: pathlib.Path, with_alpha: bool) -> None:
+    image = torch.rand(1, 3, 5, 7, generator=torch.Generator().manual_seed(2))
+    alpha = (
+        torch.rand(1, 1, 5, 7, generator=torch.Generator().manual_seed(3)) if with_alpha else None
+    )
+    written = save_image(image, tmp_path / "deep.tif", bits=16, alpha=alpha)
+    expected = _expected_levels(image, alpha)
+    with Image.open(written) as opened:
+        tags = opened.tag_v2
+        assert tags[258] == (16,) * expected.shape[-1]  # BitsPerSample
+        offset, count = tags[273][0], tags[279][0]
+        assert opened.mode == ("RGBA" if with_alpha else "RGB")
+        assert np.array_equal(np.asarray(opened), (expected >> 8).astype(np.uint8))
+    strip = written.read_bytes()[offset : offset + count]
+    assert np.array_equal(np.frombuffer(strip, "<u2").reshape(expected.shape), expected)
+
+
+def test_sixteen_bits_resolve_what_eight_bits_cannot(tmp_path: pathlib.Path) -> None:
+    ramp = torch.linspace(0, 1 / 255, 9).expand(1, 3, 1, 9).contiguous()
+    _, levels = _png_levels(save_image(ramp, tmp_path / "ramp.png", bits=16).read_bytes())
+    assert len(np.unique(levels[..., 0])) == 9
+    eight = np.asarray(to_pil(ramp))[..., 0]
+    assert len(np.unique(eight)) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "options", "fragment"),
+    [
+        ("out.jpg", {"bits": 16}, "JPEG stores 8 bits"),
+        ("out.jpg", {"alpha": torch.ones(2, 2)}, "JPEG cannot store transparency"),
+        ("out.png", {"bits": 12}, "bits must be 8 or 16"),
+        ("out.png", {"bits": True}, "bits must be 8 or 16"),
+    ],
+)
+def test_bits_and_alpha_must_fit_the_format(
+    tmp_path: pathlib.Path, name: str, options: dict[str, Any], fragment: str
+) -> None:
+    with pytest.raises(ConfigError, match=fragment):
+        save_image(torch.zeros(1, 3, 2, 2), tmp_path / name, **options)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_interrupted_sixteen_bit_write_leaves_no_partial_file(
+    tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "out.tif"
+    target.write_bytes(b"old picture")
+
+    def interrupted(descriptor: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(image_module.os, "fsync", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        save_image(quantized(), target, bits=16)
+    assert target.read_bytes() == b"old picture"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.tif"]
+
+
+def test_check_output_path_raises_before_any_work(tmp_path: pathlib.Path) -> None:
+    content = saved(Image.fromarray(rgb_array()), tmp_path / "in.png")
+    assert check_output_path(tmp_path / "ok.tif", bits=16, alpha=True) == tmp_path / "ok.tif"
+    with pytest.raises(ImageError, match="protected file"):
+        check_output_path(content, protect=[content])
+    with pytest.raises(ImageError, match=r"suffix '\.bmp'"):
+        check_output_path(tmp_path / "x.bmp")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.png"]
+
+
+# -- transparency -----------------------------------------------------------------------------
+
+
+def test_alpha_is_carried_through_save_and_load(tmp_path: pathlib.Path) -> None:
+    image = quantized()
+    alpha = quantized(seed=1)[:, :1]
+    written = save_image(image, tmp_path / "cut.png", alpha=alpha)
+    with Image.open(written) as opened:
+        assert opened.mode == "RGBA"
+    loaded = load_alpha(written)
+    assert loaded is not None
+    torch.testing.assert_close(loaded, alpha, rtol=0, atol=1e-6)
+    composited = image * alpha + (1 - alpha)
+    assert (load_image(written) - composited).abs().max() <= 0.5 / 255 + 1e-6
+
+
+@pytest.mark.parametrize("mode", ["LA", "RGBA", "PA"])
+def test_load_alpha_of_images_with_transparency(tmp_path: pathlib.Path, mode: str) -> None:
+    rgba = np.random.default_rng(3).integers(0, 256, (6, 8, 4), dtype=np.uint8)
+    converted = Image.fromarray(rgba).convert(mode)
+    # PIL writes no PA files; its images are a source too.
+    source = converted if mode == "PA" else saved(converted, tmp_path / "a.png")
+    alpha = load_alpha(source)
+    assert alpha is not None
+    expected = torch.from_numpy(rgba[..., 3].astype(np.float32) / 255)[None, None]
+    torch.testing.assert_close(alpha, expected, rtol=0, atol=1e-6)
+
+
+def test_palette_transparency_is_an_alpha(tmp_path: pathlib.Path) -> None:
+    palette = Image.new("P", (2, 1))
+    palette.putdata([0, 1])
+    palette.putpalette([200, 0, 0, 0, 0, 0] + [0] * 762)
+    path = saved(palette, tmp_path / "pt.png", transparency=1)
+    alpha = load_alpha(path)
+    assert alpha is not None
+    assert alpha.flatten().tolist() == [1.0, 0.0]
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        Image.new("RGB", (8, 6)),
+        Image.new("L", (8, 6)),
+        np.zeros((6, 8, 3), np.uint8),
+        np.zeros((6, 8), np.float32),
+        torch.zeros(3, 6, 8),
+    ],
+)
+def test_opaque_sources_have_no_alpha(source: Any) -> None:
+    assert load_alpha(source) is None
+
+
+def test_alpha_of_arrays_and_tensors_resizes_like_the_image() -> None:
+    rgba = np.random.default_rng(0).random((6, 8, 4)).astype(np.float32)
+    for source in (rgba, torch.from_numpy(rgba).permute(2, 0, 1).contiguous()):
+        alpha = load_alpha(source, size=4, dtype=torch.float64)
+        assert alpha is not None
+        assert alpha.dtype == torch.float64
+        assert alpha.shape[-2:] == load_image(source, size=4).shape[-2:]
+    grey_alpha = np.stack([np.zeros((6, 8)), np.full((6, 8), 0.25)], axis=-1)
+    alpha = load_alpha(grey_alpha)
+    assert alpha is not None
+    torch.testing.assert_close(alpha, torch.full((1, 1, 6, 8), 0.25), rtol=0, atol=1e-7)
+
+
+def test_alpha_of_a_file_resizes_like_the_image(tmp_path: pathlib.Path) -> None:
+    path = saved(Image.new("RGBA", (40, 30), (10, 20, 30, 128)), tmp_path / "a.png")
+    alpha = load_alpha(path, size=16)
+    assert alpha is not None
+    assert alpha.shape[-2:] == load_image(path, size=16).shape[-2:] == (12, 16)
+    torch.testing.assert_close(alpha, torch.full_like(alpha, 128 / 255), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 6, 8), (1, 1, 6, 7), (6,), (1, 2, 6, 8)])
+def test_alpha_must_match_the_image(tmp_path: pathlib.Path, shape: tuple[int, ...]) -> None:
+    with pytest.raises(ShapeError, match="alpha must be"):
+        save_image(quantized(), tmp_path / "x.png", alpha=torch.ones(shape))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_alpha_errors() -> None:
+    with pytest.raises(ImageError, match="load_alpha expects"):
+        load_alpha(42)  # type: ignore[arg-type]
+    with pytest.raises(DTypeError, match="alpha"):
+        save_image(quantized(), "x.png", alpha=torch.ones(6, 8, dtype=torch.uint8))
+    with pytest.raises(ImageError, match="values must lie in"):
+        load_alpha(torch.full((4, 2, 2), 2.0))
