@@ -683,3 +683,16 @@ def test_gram_losses_never_sync_on_cuda() -> None:
         torch.cuda.set_sync_debug_mode(previous)
     assert autocast_gram.dtype == loss.dtype == torch.float32
     torch.testing.assert_close(autocast_gram, gram_matrix(features), rtol=1e-3, atol=1e-5)
+
+
+@given(feature_maps(channels=(2, 8), height=(2, 6), width=(2, 6)))
+def test_channels_last_input_gives_the_same_gram_and_gradient(features: torch.Tensor) -> None:
+    dense = features.clone().requires_grad_(True)
+    last = features.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    weights = torch.linspace(-1, 1, features.shape[1] ** 2, dtype=features.dtype)
+    for x in (dense, last):
+        (gram_matrix(x).flatten(1) * weights).sum().backward()
+    assert dense.grad is not None
+    assert last.grad is not None
+    torch.testing.assert_close(gram_matrix(last), gram_matrix(dense))
+    torch.testing.assert_close(last.grad, dense.grad)
