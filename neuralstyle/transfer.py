@@ -342,10 +342,9 @@ class StyleTransfer:
             start = torch.rand(content.shape, generator=generator).to(self.device)
         else:
             start = content
-        memory_format = (
-            torch.channels_last if self.config.channels_last else torch.contiguous_format
-        )
-        return start.detach().clone(memory_format=memory_format).requires_grad_(True)
+        # Always contiguous, even with channels_last (the network input is converted on the way
+        # in): L-BFGS views the gradient as one flat vector, which a channels-last one is not.
+        return start.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
 
     def make_optimizer(self, image: Tensor) -> torch.optim.Optimizer:
         """The optimizer the config asks for, over ``image`` alone."""
