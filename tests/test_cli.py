@@ -508,3 +508,20 @@ def test_progress_is_a_bar_on_a_terminal(
     text = terminal.getvalue()
     assert "\r[" in text
     assert "] step 2/2" in text
+
+
+def test_out_of_memory_is_one_line_with_the_fixes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def exhausted(self: StyleTransfer, *args: Any, **kwargs: Any) -> TransferResult:
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(StyleTransfer, "run", exhausted)
+    output = tmp_path / "out.png"
+    status = main(["demo", "-o", str(output), "--size", "32", "--steps", "1", "--quiet"])
+    line = one_error_line(capsys.readouterr().err)
+    assert status == 1
+    assert "out of memory" in line
+    assert "--size" in line
+    assert "--precision bfloat16" in line
+    assert not output.exists()
