@@ -54,8 +54,16 @@ from neuralstyle.losses import (
     total_variation,
     wasserstein_style_loss,
 )
+from neuralstyle.masks import load_mask
 from neuralstyle.presets import PRESETS, Preset, get_preset
-from neuralstyle.transfer import Loss, StyleTransfer, Targets, TransferResult, TransferRun
+from neuralstyle.transfer import (
+    Loss,
+    StyleRegion,
+    StyleTransfer,
+    Targets,
+    TransferResult,
+    TransferRun,
+)
 
 __all__ = [
     "PRESETS",
@@ -81,6 +89,7 @@ __all__ = [
     "ShapeError",
     "StepState",
     "Stop",
+    "StyleRegion",
     "StyleTransfer",
     "Targets",
     "TransferConfig",
@@ -100,6 +109,7 @@ __all__ = [
     "gram_matrix",
     "load_alpha",
     "load_image",
+    "load_mask",
     "match_color",
     "rgb_to_yiq",
     "save_image",

@@ -66,6 +66,8 @@ class StepState:
             sum
             to ``loss``.
         elapsed: Host seconds since the run started; queued device work may not have finished.
+        scale: Which scale of a coarse-to-fine run this step belongs to, from 1.
+        scales: How many scales the run has (1 unless ``config.start_size`` is set).
     """
 
     step: int
@@ -74,6 +76,8 @@ class StepState:
     loss: Tensor
     terms: Mapping[str, Tensor]
     elapsed: float
+    scale: int = 1
+    scales: int = 1
 
     def peak_memory_bytes(self) -> int:
         """Peak memory of the image's device so far (see :func:`peak_memory_bytes`)."""

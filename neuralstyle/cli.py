@@ -25,7 +25,7 @@ import torch
 from PIL import Image
 
 from neuralstyle import __version__
-from neuralstyle.backbones import BackboneName, Padding, Pooling
+from neuralstyle.backbones import BackboneName
 from neuralstyle.callbacks import Callback, Progress, RunEnd, RunStart, Snapshots, StepState, Stop
 from neuralstyle.config import TransferConfig
 from neuralstyle.errors import ConfigError, ImageError, NeuralStyleError
@@ -238,10 +238,27 @@ def _build_parser(argv: Sequence[str], *, demo: bool) -> argparse.ArgumentParser
     if not demo:
         parser.add_argument("content", metavar="CONTENT", help="the content image (a path)")
         parser.add_argument("styles", metavar="STYLE", nargs="+", help="one or more style images")
+        _add_mask_options(parser)
     _add_output_options(parser, demo=demo)
     _add_recipe_options(parser, base)
     _add_config_options(parser, base, label)
     return parser
+
+
+def _add_mask_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("regions (greyscale images, white = inside)")
+    group.add_argument(
+        "--style-mask",
+        dest="style_masks",
+        metavar="PATH",
+        action="append",
+        help="where a STYLE applies; give it once per STYLE, in order (instead of blending)",
+    )
+    group.add_argument(
+        "--content-mask",
+        metavar="PATH",
+        help="where the picture may change; outside it the content stays as it is",
+    )
 
 
 def _add_output_options(parser: argparse.ArgumentParser, *, demo: bool) -> None:
@@ -289,15 +306,7 @@ def _add_recipe_options(parser: argparse.ArgumentParser, base: TransferConfig) -
         help="bundled (VGG16, offline), imagenet (torchvision's, downloaded once), random, or a "
         "state-dict file (default: bundled for vgg16, imagenet for vgg19)",
     )
-    group.add_argument(
-        "--pooling", default="max", choices=typing.get_args(Pooling), help="(default: max)"
-    )
-    group.add_argument(
-        "--padding",
-        default="zeros",
-        choices=typing.get_args(Padding),
-        help="padding of the first convolution (default: zeros)",
-    )
+
     init_help = _attribute_help(TransferConfig.__doc__ or "").get("init", "")
     group.add_argument(
         "--init",
@@ -317,6 +326,8 @@ class _Job:
     preset: Preset
     config: TransferConfig
     init_path: str | None
+    style_masks: tuple[str, ...]
+    content_mask: str | None
     args: argparse.Namespace
 
 
@@ -360,7 +371,18 @@ def _job(argv: list[str]) -> _Job:
             f"--style-weights has {len(blend)} weights for {len(styles)} STYLE images; give one "
             "weight per style image"
         )
-    return _Job(content, styles, args.output, preset, config, init_path, args)
+    style_masks = tuple(getattr(args, "style_masks", None) or ())
+    if style_masks and len(style_masks) != len(styles):
+        raise _UsageError(
+            f"got {len(style_masks)} --style-mask for {len(styles)} STYLE images; give one mask "
+            "per style image, in the same order"
+        )
+    if style_masks and blend is not None:
+        raise _UsageError("--style-weights blends styles everywhere; drop it with --style-mask")
+    content_mask = getattr(args, "content_mask", None)
+    return _Job(
+        content, styles, args.output, preset, config, init_path, style_masks, content_mask, args
+    )
 
 
 def _init_path(init: str | None, overrides: dict[str, Any]) -> str | None:
@@ -434,7 +456,8 @@ def _say(job: _Job, text: str) -> None:
 
 
 def _execute(job: _Job) -> int:
-    protect = [job.content, *job.styles, *([job.init_path] if job.init_path else [])]
+    masks = [*job.style_masks, *([job.content_mask] if job.content_mask else [])]
+    protect = [job.content, *job.styles, *([job.init_path] if job.init_path else []), *masks]
     try:
         check_output_path(job.output, protect=protect, bits=job.args.bits)
     except (ImageError, ConfigError) as error:
@@ -446,7 +469,14 @@ def _execute(job: _Job) -> int:
     style: ImageSources = job.styles[0] if len(job.styles) == 1 else list(job.styles)
     save = _saver(job, protect)
     try:
-        result = transfer.run(job.content, style, init=job.init_path, callbacks=callbacks)
+        result = transfer.run(
+            job.content,
+            style,
+            init=job.init_path,
+            style_masks=job.style_masks or None,
+            content_mask=job.content_mask,
+            callbacks=callbacks,
+        )
     except KeyboardInterrupt:
         return _interrupted(job, remember.end, save)
     # A diverged run keeps its best image; the last one may hold NaN.
@@ -463,8 +493,8 @@ def _extractor(job: _Job) -> FeatureExtractor:
             job.preset.layer_map.layers,
             backbone=job.args.backbone,
             weights=job.args.weights,
-            pooling=job.args.pooling,
-            padding=job.args.padding,
+            pooling=job.config.pooling,
+            padding=job.config.padding,
         )
     except ConfigError as error:
         raise _UsageError(str(error)) from error

@@ -25,6 +25,8 @@ _STYLE_LOSSES = ("gram", "wasserstein")
 _PRESERVE_COLORS = ("none", "luminance", "covariance", "histogram")
 _BALANCES = ("none", "target")
 _GRAM_NORMALIZATIONS = ("chw", "hw", "none")
+_POOLINGS = ("max", "avg")
+_PADDINGS = ("zeros", "replicate")
 
 
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
@@ -79,8 +81,18 @@ class TransferConfig:
         seed: Seed of the run's own random generator (noise init); global RNG state is never
             touched.
         size: Long side of the output in pixels; None keeps the content image's size.
+        start_size: Coarse to fine: optimize first at this long side, then at sizes growing by
+            at most sqrt(2) up to the output's, each starting from the last one's result
+            upsampled (``steps`` at every size). None optimizes at the output size only.
         style_scale: Long side of the style image relative to the output's; None keeps the style
             image's own size.
+        ema_decay: Output the exponential moving average of the iterates with this decay (e.g.
+            0.9: it smooths the last few steps' noise); None outputs the last iterate.
+        pooling: ``"max"`` or ``"avg"`` pooling in the default network (avg gives smoother
+            strokes, as Gatys et al. suggest); must match a given extractor's.
+        padding: ``"zeros"`` or ``"replicate"`` padding of the default network's first
+            convolution (replicate avoids dark or bright borders); must match a given
+            extractor's.
         clamp: Clamp the image to [0, 1] after every Adam step (L-BFGS runs unclamped and the
             result is clamped at the end, since clamping between its steps corrupts its curvature
             memory).
@@ -106,7 +118,11 @@ class TransferConfig:
     init: Literal["content", "noise"] = "content"
     seed: int = 0
     size: int | None = None
+    start_size: int | None = None
     style_scale: float | None = 1.0
+    ema_decay: float | None = None
+    pooling: Literal["max", "avg"] = "max"
+    padding: Literal["zeros", "replicate"] = "zeros"
     clamp: bool = True
     device: str = "auto"
     precision: Literal["float32", "bfloat16", "float16"] = "float32"
@@ -140,12 +156,22 @@ class TransferConfig:
         _choice("precision", self.precision, _PRECISIONS)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"seed must be an int, got {self.seed!r}")
-        if self.size is not None and (
-            isinstance(self.size, bool) or not isinstance(self.size, int) or self.size < 1
-        ):
-            raise ConfigError(
-                f"size must be a positive int (long side in pixels), got {self.size!r}"
+        for name in ("size", "start_size"):
+            value = getattr(self, name)
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 1
+            ):
+                raise ConfigError(
+                    f"{name} must be a positive int (long side in pixels), got {value!r}"
+                )
+        if self.ema_decay is not None:
+            valid = isinstance(self.ema_decay, (int, float)) and not isinstance(
+                self.ema_decay, bool
             )
+            if not valid or not 0 <= self.ema_decay < 1:
+                raise ConfigError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay!r}")
+        _choice("pooling", self.pooling, _POOLINGS)
+        _choice("padding", self.padding, _PADDINGS)
         if self.style_scale is not None:
             _positive("style_scale", self.style_scale, allow_zero=False)
 

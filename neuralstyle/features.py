@@ -76,6 +76,8 @@ class FeatureExtractor(nn.Module):
         backbone_name: ``"vgg16"``, ``"vgg19"`` or ``"custom"``.
         source: Where the weights came from (``"bundled"``, a path, ``"random(seed=0)"``, ...).
         min_size: Smallest input height/width that still gives every layer a non-empty map.
+        pooling: The pooling it was built with.
+        padding: The first convolution's padding it was built with.
 
     Raises:
         LayerNotFoundError: A layer or module path the network does not have (closest names in
@@ -130,6 +132,8 @@ class FeatureExtractor(nn.Module):
                 )
             chosen = self._init_vgg(backbone, layers, weights, chosen, pooling, padding, seed)
         self.convention = chosen
+        self.pooling: Pooling = pooling
+        self.padding: Padding = padding
         self._set_preprocessing(chosen)
         self.requires_grad_(False)
         self.eval()

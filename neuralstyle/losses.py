@@ -120,6 +120,31 @@ def _common_dtype(first: Tensor, second: Tensor) -> tuple[Tensor, Tensor]:
     return first.to(dtype), second.to(dtype)
 
 
+def _check_mask(mask: object, features: Tensor) -> Tensor:
+    """A ``(1 or B, 1, H, W)`` float mask on the features' device and spatial size."""
+    checked = check_float_tensor(mask, "mask")
+    check_rank(checked, "mask", 4, "(B, 1, H, W)")
+    batch, _, height, width = features.shape
+    if checked.shape[1] != 1 or checked.shape[0] not in (1, batch):
+        raise ShapeError(
+            f"mask must have shape (1, 1, H, W) or (B, 1, H, W) with B={batch}, got "
+            f"{tuple(checked.shape)}"
+        )
+    if checked.shape[-2:] != (height, width):
+        raise ShapeError(
+            f"mask must have the features' spatial size {(height, width)}, got "
+            f"{tuple(checked.shape[-2:])}; resize it to each layer (see neuralstyle.masks)"
+        )
+    check_same_device(features, checked, "features and mask")
+    return checked
+
+
+def _mask_weights(mask: Tensor, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Flattened mask ``(B, 1, N)`` and its total weight ``(B, 1)`` (never 0: no NaN)."""
+    weights = mask.to(dtype).flatten(2)
+    return weights, weights.sum(dim=2).clamp_min(torch.finfo(dtype).tiny)
+
+
 # -- Gram matrix ------------------------------------------------------------------------------
 
 
@@ -181,7 +206,9 @@ def _gram(flat: Tensor, divisor: int) -> Tensor:
     return product
 
 
-def gram_matrix(features: Tensor, *, normalize: GramNormalization = "chw") -> Tensor:
+def gram_matrix(
+    features: Tensor, *, normalize: GramNormalization = "chw", mask: Tensor | None = None
+) -> Tensor:
     r"""Gram matrices of a batch of feature maps.
 
     With ``F_b`` the ``(C, H*W)`` matrix of item ``b``:
@@ -196,13 +223,18 @@ def gram_matrix(features: Tensor, *, normalize: GramNormalization = "chw") -> Te
         features: Feature maps of shape ``(B, C, H, W)``, floating point, non-empty.
         normalize: ``"chw"`` divides by ``C*H*W`` (the default), ``"hw"`` by ``H*W``,
             ``"none"`` not at all.
+        mask: Optional non-negative weights of the positions, shape ``(1, 1, H, W)`` or
+            ``(B, 1, H, W)`` (a region mask in [0, 1]): each position's outer product
+            ``f f^T`` is weighted by its mask value and ``H*W`` in the normalization becomes
+            the mask's sum. A mask of ones gives the plain Gram; a binary mask, the Gram of the
+            positions inside it; an all-zero mask, zeros.
 
     Returns:
         The Gram matrices, shape ``(B, C, C)``, symmetric positive semi-definite.
 
     Raises:
         DTypeError: ``features`` is not a floating-point tensor.
-        ShapeError: ``features`` is not 4-d or has an empty dimension.
+        ShapeError: ``features`` is not 4-d or has an empty dimension, or ``mask`` does not fit.
         ConfigError: ``normalize`` is not one of ``"chw"``, ``"hw"``, ``"none"``.
 
     Example:
@@ -212,12 +244,23 @@ def gram_matrix(features: Tensor, *, normalize: GramNormalization = "chw") -> Te
     """
     features = check_feature_maps(features, "features")
     _check_normalize(normalize)
-    divisor = _gram_divisor(features.shape, normalize)
-    flat = features.flatten(2)
+    if mask is not None:
+        mask = _check_mask(mask, features)
     if not (is_low_precision(features) or autocast_enabled(features.device)):
-        return _gram(flat, divisor)
+        return _gram_of(features, normalize, mask)
     with full_precision(features.device):
-        return _gram(flat.to(_accumulation_dtype(features)), divisor)
+        return _gram_of(features.to(_accumulation_dtype(features)), normalize, mask)
+
+
+def _gram_of(features: Tensor, normalize: GramNormalization, mask: Tensor | None) -> Tensor:
+    flat = features.flatten(2)
+    if mask is None:
+        return _gram(flat, _gram_divisor(features.shape, normalize))
+    # sum_p m_p f_p f_p^T = (F sqrt(m)) (F sqrt(m))^T: still one GEMM.
+    weights, total = _mask_weights(mask, flat.dtype)
+    channels = features.shape[1] if normalize == "chw" else 1
+    gram = _gram(flat * weights.sqrt(), channels)
+    return gram if normalize == "none" else gram / total.unsqueeze(-1)
 
 
 # -- content and style losses -----------------------------------------------------------------
@@ -277,6 +320,7 @@ def style_loss(
     *,
     normalize: GramNormalization = "chw",
     reduction: Reduction = "mean",
+    mask: Tensor | None = None,
 ) -> Tensor:
     r"""Mean squared error between the Gram matrices of ``input`` and a precomputed target Gram.
 
@@ -291,6 +335,8 @@ def style_loss(
         normalize: The Gram normalization of :func:`gram_matrix`; must match ``target``'s.
         reduction: ``"mean"`` over all ``B*C*C`` entries, ``"sum"`` of them, or ``"none"``:
             the mean per batch item, shape ``(B,)``.
+        mask: Measure the input's Gram only where this region mask is (see
+            :func:`gram_matrix`); the target stays as given.
 
     Returns:
         A 0-d tensor, or shape ``(B,)`` for ``reduction="none"``; float32 at least for
@@ -298,7 +344,8 @@ def style_loss(
 
     Raises:
         DTypeError: An argument is not a floating-point tensor.
-        ShapeError: Wrong rank, empty dimensions, or a target whose size does not fit.
+        ShapeError: Wrong rank, empty dimensions, a target whose size does not fit, or a mask
+            that does not fit.
         DeviceMismatchError: ``input`` and ``target`` are on different devices.
         ConfigError: ``normalize`` or ``reduction`` is unknown.
 
@@ -311,7 +358,8 @@ def style_loss(
     _check_normalize(normalize)
     _check_reduction(reduction)
     gram_target = _check_gram_target(input, target)
-    return _reduce_squared_error(gram_matrix(input, normalize=normalize), gram_target, reduction)
+    gram = gram_matrix(input, normalize=normalize, mask=mask)
+    return _reduce_squared_error(gram, gram_target, reduction)
 
 
 # -- total variation --------------------------------------------------------------------------
@@ -425,13 +473,17 @@ class GaussianStatistics:
             raise ShapeError(f"mean must have non-empty dimensions (B, C), got {tuple(mean.shape)}")
 
 
-def _mean_and_covariance(features: Tensor) -> tuple[Tensor, Tensor]:
+def _mean_and_covariance(features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
     flat = features.flatten(2).to(_accumulation_dtype(features))
-    mean = flat.mean(dim=2)
-    centered = flat - mean.unsqueeze(2)
-    # Population covariance (divide by H*W): defined for a single pixel as well.
-    covariance = _gram(centered, flat.shape[2])
-    return mean, covariance
+    if mask is None:
+        mean = flat.mean(dim=2)
+        centered = flat - mean.unsqueeze(2)
+        # Population covariance (divide by H*W): defined for a single pixel as well.
+        return mean, _gram(centered, flat.shape[2])
+    weights, total = _mask_weights(mask, flat.dtype)
+    mean = (flat * weights).sum(dim=2) / total
+    centered = (flat - mean.unsqueeze(2)) * weights.sqrt()
+    return mean, _gram(centered, 1) / total.unsqueeze(-1)
 
 
 def _psd_sqrt(matrix: Tensor) -> Tensor:
@@ -444,7 +496,7 @@ def _trace(matrix: Tensor) -> Tensor:
     return matrix.diagonal(dim1=-2, dim2=-1).sum(dim=-1)
 
 
-def gaussian_statistics(features: Tensor) -> GaussianStatistics:
+def gaussian_statistics(features: Tensor, *, mask: Tensor | None = None) -> GaussianStatistics:
     r"""Fit a Gaussian to each item's feature vectors (one per pixel).
 
     $$\mu_b = \frac{1}{HW} \sum_p f_{bp}, \qquad
@@ -455,21 +507,26 @@ def gaussian_statistics(features: Tensor) -> GaussianStatistics:
 
     Args:
         features: Feature maps of shape ``(B, C, H, W)``.
+        mask: Optional non-negative position weights ``(1 or B, 1, H, W)``: the weighted mean
+            and covariance (sums weighted by the mask, divided by its total), so a binary mask
+            fits only the positions inside it.
 
     Returns:
         The statistics, with ``mean`` ``(B, C)`` and both matrices ``(B, C, C)``.
 
     Raises:
         DTypeError: ``features`` is not a floating-point tensor.
-        ShapeError: ``features`` is not 4-d or has an empty dimension.
+        ShapeError: ``features`` is not 4-d or has an empty dimension, or ``mask`` does not fit.
 
     Example:
         >>> gaussian_statistics(torch.ones(1, 1, 2, 2)).covariance
         tensor([[[0.]]])
     """
     features = check_feature_maps(features, "features")
+    if mask is not None:
+        mask = _check_mask(mask, features)
     with full_precision(features.device):
-        mean, covariance = _mean_and_covariance(features)
+        mean, covariance = _mean_and_covariance(features, mask)
         return GaussianStatistics(mean, covariance, _psd_sqrt(covariance))
 
 
@@ -542,8 +599,8 @@ def _trace_sqrt_product(covariance: Tensor, target_sqrt: Tensor) -> Tensor:
     return roots.sum(dim=-1)
 
 
-def _wasserstein_per_item(input: Tensor, target: GaussianStatistics) -> Tensor:
-    mean, covariance = _mean_and_covariance(input)
+def _wasserstein_per_item(input: Tensor, target: GaussianStatistics, mask: Tensor | None) -> Tensor:
+    mean, covariance = _mean_and_covariance(input, mask)
     target_mean, target_covariance = target.mean.to(mean.dtype), target.covariance.to(mean.dtype)
     target_sqrt = target.covariance_sqrt.to(mean.dtype)
     distance = (
@@ -556,7 +613,11 @@ def _wasserstein_per_item(input: Tensor, target: GaussianStatistics) -> Tensor:
 
 
 def wasserstein_style_loss(
-    input: Tensor, target: GaussianStatistics, *, reduction: Reduction = "mean"
+    input: Tensor,
+    target: GaussianStatistics,
+    *,
+    reduction: Reduction = "mean",
+    mask: Tensor | None = None,
 ) -> Tensor:
     r"""Squared 2-Wasserstein distance between Gaussian fits, divided by the channel count.
 
@@ -578,6 +639,8 @@ def wasserstein_style_loss(
         target: Statistics from :func:`gaussian_statistics`, batch size 1 (shared) or ``B``.
         reduction: ``"mean"`` or ``"sum"`` of ``W_b`` over the batch, or ``"none"``: ``W_b``
             per item, shape ``(B,)``.
+        mask: Fit the input's statistics only where this region mask is (see
+            :func:`gaussian_statistics`).
 
     Returns:
         A 0-d tensor, or shape ``(B,)`` for ``reduction="none"``; float32 at least for
@@ -599,8 +662,10 @@ def wasserstein_style_loss(
     input = check_feature_maps(input, "input")
     _check_reduction(reduction)
     target = _check_statistics_target(input, target)
+    if mask is not None:
+        mask = _check_mask(mask, input)
     with full_precision(input.device):
-        per_item = _wasserstein_per_item(input, target)
+        per_item = _wasserstein_per_item(input, target, mask)
     if reduction == "none":
         return per_item
     return per_item.sum() if reduction == "sum" else per_item.mean()

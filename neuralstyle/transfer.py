@@ -49,13 +49,48 @@ from neuralstyle.losses import (
     total_variation,
     wasserstein_style_loss,
 )
+from neuralstyle.masks import load_mask, mask_at
 from neuralstyle.presets import DEFAULT, Preset, get_preset
+from neuralstyle.scales import carry_adam_state, resize, scale_sizes
 
-__all__ = ["Loss", "StyleTransfer", "Targets", "TransferResult", "TransferRun"]
+__all__ = ["Loss", "StyleRegion", "StyleTransfer", "Targets", "TransferResult", "TransferRun"]
 
 ImageSources = ImageSource | list[ImageSource] | tuple[ImageSource, ...]
 """One image, or a list/tuple of images (a content batch, or styles to blend)."""
 StyleTarget = Tensor | GaussianStatistics
+
+
+@dataclass(frozen=True)
+class StyleRegion:
+    """One style's pull on the image: what it aims at, and where.
+
+    Attributes:
+        targets: Layer -> Gram matrix ``(1, C, C)`` or
+            :class:`~neuralstyle.losses.GaussianStatistics`.
+        norms: Layer -> 0-d factor applied to that layer's loss (the inverse target magnitude,
+            or 1 when ``balance="none"``).
+        masks: Layer -> region mask ``(1, 1, h, w)`` at that layer's size, or None for the whole
+            image.
+        share: ``(1,)`` fraction of the image the region covers (its mask's mean; 1 without a
+            mask). Each region's loss is weighted by it, so every pixel feels the same pull
+            whether the image has one style or several regions, and a mask of ones gives the
+            unmasked run.
+    """
+
+    targets: Mapping[str, StyleTarget]
+    norms: Mapping[str, Tensor]
+    masks: Mapping[str, Tensor] | None
+    share: Tensor
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """A run's inputs, loaded once at the output size; every scale is encoded from them."""
+
+    content_image: Tensor
+    styles: tuple[ImageSource, ...]
+    style_masks: tuple[Tensor, ...] | None
+    content_mask: Tensor | None
 
 
 @dataclass(frozen=True)
@@ -65,22 +100,23 @@ class Targets:
     Attributes:
         content_image: The content batch ``(B, 3, H, W)`` on the run's device.
         content: Layer -> content feature maps ``(B, C, h, w)``.
-        style: Layer -> Gram matrix ``(1, C, C)`` or
-            :class:`~neuralstyle.losses.GaussianStatistics`.
         content_norm: Layer -> factor applied to that layer's content loss (``(B,)`` inverse mean
             square of each item's target, or 1 when ``balance="none"``).
-        style_norm: Layer -> factor applied to that layer's style loss (0-d).
+        styles: The style regions: one for a single style or a blend, one per style image when
+            style masks assign them regions.
         objective_scale: 0-d factor that brings the content image's total loss to 1; L-BFGS
-            minimizes
-            ``total * objective_scale`` so its absolute tolerances work for any loss scale.
+            minimizes ``total * objective_scale`` so its absolute tolerances work for any loss
+            scale.
+        content_mask: ``(1, 1, H, W)`` where the image may change (1) and where it stays the
+            content (0), or None for everywhere.
     """
 
     content_image: Tensor
     content: Mapping[str, Tensor]
-    style: Mapping[str, StyleTarget]
     content_norm: Mapping[str, Tensor]
-    style_norm: Mapping[str, Tensor]
+    styles: tuple[StyleRegion, ...]
     objective_scale: Tensor
+    content_mask: Tensor | None = None
 
 
 @dataclass(frozen=True)
@@ -141,6 +177,7 @@ class StyleTransfer:
 
     Raises:
         LayerNotFoundError: The layer map names a layer the extractor does not provide.
+        ConfigError: The config's pooling or padding differs from the given extractor's.
 
     Example:
         >>> result = StyleTransfer().run("photo.jpg", "painting.jpg")  # doctest: +SKIP
@@ -159,7 +196,10 @@ class StyleTransfer:
         self.config = config if config is not None else DEFAULT.config
         self.device = self.config.resolved_device()
         if extractor is None:
-            extractor = FeatureExtractor(self.layer_map.layers)
+            extractor = FeatureExtractor(
+                self.layer_map.layers, pooling=self.config.pooling, padding=self.config.padding
+            )
+        _check_extractor_matches(extractor, self.config)
         self.layer_map.check_available(extractor.layers)
         self.extractor = extractor.to(self.device)
         if self.config.channels_last:
@@ -213,87 +253,182 @@ class StyleTransfer:
             return torch.cat(items).to(self.device)
         return load_image(source, size=size).to(self.device)
 
-    def load_style(self, style: ImageSource, content_shape: Sequence[int]) -> Tensor:
-        """Load the style image with its long side ``style_scale`` times the content's long side."""
-        if self.config.style_scale is None:
-            return load_image(style).to(self.device)
-        long_side = max(1, round(max(content_shape[-2:]) * self.config.style_scale))
+    def load_style(
+        self, style: ImageSource, content_shape: Sequence[int], *, scale: float = 1.0
+    ) -> Tensor:
+        """Load the style image with its long side ``style_scale`` times the content's long side.
+
+        With ``style_scale=None`` the style keeps its own size, times ``scale``: the current
+        size relative to the output's in a coarse-to-fine run, so the strokes keep their size
+        relative to the picture at every scale.
+        """
+        long_side: int | None = None
+        if self.config.style_scale is not None:
+            long_side = max(1, round(max(content_shape[-2:]) * self.config.style_scale))
+        elif scale < 1:
+            long_side = max(1, round(max(load_image(style).shape[-2:]) * scale))
         return load_image(style, size=long_side).to(self.device)
 
     @torch.no_grad()
-    def targets(self, content: ImageSources, style: ImageSources) -> Targets:
-        """Encode the content and style targets once, without gradients.
+    def targets(
+        self,
+        content: ImageSources,
+        style: ImageSources,
+        *,
+        style_masks: Sequence[ImageSource] | None = None,
+        content_mask: ImageSource | None = None,
+    ) -> Targets:
+        """Encode the content and style targets once, without gradients, at the output size.
 
         Args:
             content: The content image(s); see :meth:`load_content`.
             style: The style image (path, PIL image, array or tensor), or a list of them blended
                 with ``config.style_blend``.
+            style_masks: One region mask per style image (see :func:`~neuralstyle.load_mask`):
+                each style applies only inside its mask instead of being blended everywhere.
+            content_mask: Where the image may change; outside it the content stays as it is.
 
         Returns:
             The :class:`Targets` every later loss evaluation compares against.
 
         Raises:
-            ConfigError: ``config.style_blend`` has a weight count other than the style count.
+            ConfigError: ``config.style_blend`` or ``style_masks`` has a count other than the
+                style count, or both are given.
+            ShapeError: A mask's aspect ratio is not the content's.
+            ImageError: A mask has values outside [0, 1].
         """
+        inputs = self._inputs(content, style, style_masks, content_mask)
+        return self._encode(inputs, _hw(inputs.content_image))
+
+    def _inputs(
+        self,
+        content: ImageSources,
+        style: ImageSources,
+        style_masks: Sequence[ImageSource] | None,
+        content_mask: ImageSource | None,
+    ) -> _Inputs:
+        """Load and check everything a run reads, before any network work."""
         content_image = self.load_content(content)
-        content_features = self._features(content_image)
-        content_targets = {name: content_features[name] for name in self.layer_map.content}
-        style_targets = self._style_targets(style, content_image)
-        content_norm, style_norm = self._norms(content_targets, style_targets)
-        ones = torch.ones((), device=self.device)
-        unscaled = Targets(
-            content_image, content_targets, style_targets, content_norm, style_norm, ones
-        )
+        styles = tuple(style) if isinstance(style, (list, tuple)) else (style,)
+        self._blend_weights(len(styles))
+        for source in styles:  # read each one now, so a bad file fails before any work
+            load_image(source)
+        size = _hw(content_image)
+        masks = None
+        if style_masks is not None:
+            if self.config.style_blend is not None:
+                raise ConfigError(
+                    "style_blend mixes the styles everywhere while style masks give each style a "
+                    "region; pass one or the other"
+                )
+            if len(style_masks) != len(styles):
+                raise ConfigError(
+                    f"got {len(style_masks)} style masks for {len(styles)} style images; give "
+                    "one mask per style image"
+                )
+            masks = tuple(
+                load_mask(mask, size=size, name=f"style mask {index}").to(self.device)
+                for index, mask in enumerate(style_masks, start=1)
+            )
+        region = None
+        if content_mask is not None:
+            region = load_mask(content_mask, size=size, name="content mask").to(self.device)
+        return _Inputs(content_image, styles, masks, region)
+
+    @torch.no_grad()
+    def _encode(self, inputs: _Inputs, size: tuple[int, int]) -> Targets:
+        """The targets of ``inputs`` with the output at ``size`` (one scale of a run)."""
+        content_image = resize(inputs.content_image, size).clamp_(0, 1)
+        features = self._features(content_image)
+        content_targets = {name: features[name] for name in self.layer_map.content}
+        shapes = {name: features[name].shape[-2:] for name in self.layer_map.style}
+        content_mask = None if inputs.content_mask is None else mask_at(inputs.content_mask, size)
+        regions = self._regions(inputs, content_image, content_mask, shapes)
+        content_norm = self._content_norms(content_targets)
+        one = torch.ones((), device=self.device)
+        unscaled = Targets(content_image, content_targets, content_norm, regions, one, content_mask)
         # Normalize by the loss of the content image itself: the usual starting point, and defined
         # by the targets alone, so every way of driving the loop agrees on it.
         reference = self.loss(content_image, unscaled).total
         return replace(unscaled, objective_scale=1 / reference.float().clamp_min(1e-30))
 
-    def _style_targets(self, style: ImageSources, content_image: Tensor) -> dict[str, StyleTarget]:
-        """Each style layer's target: one style image's, or the blend of several."""
-        styles = list(style) if isinstance(style, (list, tuple)) else [style]
-        blend = self._blend_weights(len(styles))
-        per_style = []
-        for source in styles:
-            features = self._features(self._recolored(source, content_image))
-            per_style.append(
-                {name: self._style_target(features[name]) for name in self.layer_map.style}
+    def _regions(
+        self,
+        inputs: _Inputs,
+        content_image: Tensor,
+        content_mask: Tensor | None,
+        shapes: Mapping[str, torch.Size],
+    ) -> tuple[StyleRegion, ...]:
+        """One region per masked style, or one region (the blend) over the content mask."""
+        scale = max(content_image.shape[-2:]) / max(inputs.content_image.shape[-2:])
+        per_style = [self._style_targets(source, scale, content_image) for source in inputs.styles]
+        if inputs.style_masks is not None:
+            masks = [mask_at(mask, content_image.shape[-2:]) for mask in inputs.style_masks]
+            return tuple(
+                self._region(targets, mask, shapes)
+                for targets, mask in zip(per_style, masks, strict=True)
             )
-        return {
+        blend = self._blend_weights(len(per_style))
+        blended = {
             name: _blend([targets[name] for targets in per_style], blend)
             for name in self.layer_map.style
         }
+        return (self._region(blended, content_mask, shapes),)
 
-    def _recolored(self, style: ImageSource, content_image: Tensor) -> Tensor:
-        """The style image, recoloured to each content item's palette when asked."""
-        image = self.load_style(style, content_image.shape)
+    def _region(
+        self,
+        targets: dict[str, StyleTarget],
+        mask: Tensor | None,
+        shapes: Mapping[str, torch.Size],
+    ) -> StyleRegion:
+        if self.config.balance == "none":
+            norms = dict.fromkeys(targets, torch.ones((), device=self.device))
+        else:
+            norms = {name: 1 / _target_magnitude(t).clamp_min(1e-24) for name, t in targets.items()}
+        if mask is None:
+            return StyleRegion(targets, norms, None, torch.ones(1, device=self.device))
+        masks = {name: mask_at(mask, shape) for name, shape in shapes.items()}
+        return StyleRegion(targets, norms, masks, mask.flatten(1).mean(1))
+
+    def _style_targets(
+        self, source: ImageSource, scale: float, content_image: Tensor
+    ) -> dict[str, StyleTarget]:
+        """One style image's target at every style layer."""
+        image = self.load_style(source, content_image.shape, scale=scale)
         method = self.config.preserve_color
-        if method not in ("covariance", "histogram"):
+        if method in ("covariance", "histogram"):
+            # Recolour the style to each content item's palette.
+            batch = image.expand(content_image.shape[0], -1, -1, -1)
+            image = match_color(batch, content_image, method=method)
+        features = self._features(image)
+        return {name: self._style_target(features[name]) for name in self.layer_map.style}
+
+    def visible(self, image: Tensor, targets: Targets) -> Tensor:
+        """The picture an optimized image stands for: itself, or inside the content mask only.
+
+        Outside the mask the content shows through unchanged, so gradients never move those
+        pixels and a soft mask edge blends the two.
+        """
+        if targets.content_mask is None:
             return image
-        batch = image.expand(content_image.shape[0], -1, -1, -1)
-        return match_color(batch, content_image, method=method)
+        return torch.lerp(targets.content_image, image, targets.content_mask)
 
     def output(self, image: Tensor, targets: Targets) -> Tensor:
         """Clamp an optimized image to [0, 1]; give it the content's chroma if asked.
 
         With ``preserve_color="luminance"`` the result keeps its own luma (the style's strokes)
-        under the content's chroma; otherwise this only clamps.
+        under the content's chroma; with a content mask the content shows outside it.
         """
-        clamped = image.detach().clamp(0, 1)
+        clamped = self.visible(image.detach(), targets).clamp(0, 1)
         if self.config.preserve_color == "luminance":
             return transfer_luminance(clamped, targets.content_image)
         return clamped
 
-    def _norms(
-        self, content: Mapping[str, Tensor], style: Mapping[str, StyleTarget]
-    ) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        """Per-layer factors: inverse target magnitudes when balancing, else ones."""
+    def _content_norms(self, content: Mapping[str, Tensor]) -> dict[str, Tensor]:
+        """Per-layer content factors: inverse target magnitudes when balancing, else ones."""
         if self.config.balance == "none":
-            one = torch.ones((), device=self.device)
-            return dict.fromkeys(content, one), dict.fromkeys(style, one)
-        content_norm = {name: 1 / _mean_square(f).clamp_min(1e-12) for name, f in content.items()}
-        style_norm = {name: 1 / _target_magnitude(t).clamp_min(1e-24) for name, t in style.items()}
-        return content_norm, style_norm
+            return dict.fromkeys(content, torch.ones((), device=self.device))
+        return {name: 1 / _mean_square(f).clamp_min(1e-12) for name, f in content.items()}
 
     def _blend_weights(self, count: int) -> tuple[float, ...]:
         if count == 0:
@@ -385,6 +520,7 @@ class StyleTransfer:
                 f"image must have the content batch's shape {tuple(targets.content_image.shape)}, "
                 f"got {tuple(image.shape)}"
             )
+        image = self.visible(image, targets)
         features = self._features(image)
         config = self.config
         per_term: dict[str, Tensor] = {}
@@ -396,20 +532,29 @@ class StyleTransfer:
                 )
         for name, weight in self.layer_map.style.items():
             if weight and config.style_weight:
-                value = self._style_loss(features[name], targets.style[name])
-                per_term[f"style/{name}"] = (
-                    value * targets.style_norm[name] * (weight * config.style_weight)
+                value = sum(
+                    (self._region_loss(features[name], region, name) for region in targets.styles),
+                    torch.zeros((), device=image.device),
                 )
+                per_term[f"style/{name}"] = value * (weight * config.style_weight)
         if config.tv_weight:
             per_term["tv"] = total_variation(image, reduction="none") * config.tv_weight
         per_item = torch.stack(list(per_term.values())).sum(0)
         terms = {name: value.sum() for name, value in per_term.items()}
         return Loss(total=per_item.sum(), per_item=per_item, terms=terms)
 
-    def _style_loss(self, features: Tensor, target: StyleTarget) -> Tensor:
+    def _region_loss(self, features: Tensor, region: StyleRegion, name: str) -> Tensor:
+        """One region's ``(B,)`` style loss at one layer, normalized and weighted by its share."""
+        target = region.targets[name]
+        mask = None if region.masks is None else region.masks[name]
         if isinstance(target, GaussianStatistics):
-            return wasserstein_style_loss(features, target, reduction="none")
-        return style_loss(features, target, normalize=self.config.gram_normalize, reduction="none")
+            value = wasserstein_style_loss(features, target, reduction="none", mask=mask)
+        else:
+            normalize = self.config.gram_normalize
+            value = style_loss(features, target, normalize=normalize, reduction="none", mask=mask)
+        if region.masks is None:
+            return value * region.norms[name]
+        return value * (region.norms[name] * region.share)
 
     def step(self, image: Tensor, targets: Targets, optimizer: torch.optim.Optimizer) -> Loss:
         """Do one optimizer update of ``image`` in place; return the loss *before* the update.
@@ -438,9 +583,18 @@ class StyleTransfer:
         return Loss(first.total.detach(), first.per_item.detach(), _detached(first.terms))
 
     def start(
-        self, content: ImageSources, style: ImageSources, *, init: ImageSource | None = None
+        self,
+        content: ImageSources,
+        style: ImageSources,
+        *,
+        init: ImageSource | None = None,
+        style_masks: Sequence[ImageSource] | None = None,
+        content_mask: ImageSource | None = None,
     ) -> TransferRun:
         """Set up a run and return it as an iterator of :class:`StepState`, one per step.
+
+        Takes the arguments of :meth:`run`. With ``config.start_size`` the iterator passes
+        through every scale (``config.steps`` steps each); :attr:`StepState.scale` tells which.
 
         Example:
             >>> run = StyleTransfer().start("photo.jpg", "painting.jpg")  # doctest: +SKIP
@@ -449,7 +603,8 @@ class StyleTransfer:
             ...         break
             >>> run.best_image  # doctest: +SKIP
         """
-        return TransferRun(self, content, style, init)
+        inputs = self._inputs(content, style, style_masks, content_mask)
+        return TransferRun(self, inputs, init)
 
     def run(
         self,
@@ -457,6 +612,8 @@ class StyleTransfer:
         style: ImageSources,
         *,
         init: ImageSource | None = None,
+        style_masks: Sequence[ImageSource] | None = None,
+        content_mask: ImageSource | None = None,
         callbacks: Sequence[Callback] = (),
     ) -> TransferResult:
         """Stylize ``content`` with ``style`` and return the result.
@@ -467,6 +624,9 @@ class StyleTransfer:
             style: The style image, in any of the same forms, or a list of style images blended
                 with ``config.style_blend``.
             init: A given starting image instead of ``config.init``.
+            style_masks: One region mask per style image (white: that style applies there);
+                paths, PIL images, arrays or tensors with the content's aspect ratio.
+            content_mask: Where the picture may change; outside it the content stays as it is.
             callbacks: Called after the instance's own callbacks.
 
         Returns:
@@ -475,11 +635,13 @@ class StyleTransfer:
         begin = time.perf_counter()
         history = LossHistory()
         hooks: list[Callback] = [DivergenceGuard(), *self.callbacks, *callbacks, history]
-        transfer = self.start(content, style, init=init)
+        transfer = self.start(
+            content, style, init=init, style_masks=style_masks, content_mask=content_mask
+        )
         stop_reason: str | None = None
         started: list[Callback] = []
         try:
-            info = RunStart(self.config.steps, transfer.image.detach(), self.device)
+            info = RunStart(transfer.total_steps, transfer.image.detach(), self.device)
             for hook in hooks:
                 started.append(hook)
                 hook.on_start(info)
@@ -498,7 +660,7 @@ class StyleTransfer:
             _end_all(started, transfer.end_state(stop_reason, begin))
         best_loss = float(transfer.best_per_item.sum())
         return TransferResult(
-            image=self.output(transfer.image, transfer.targets),
+            image=self.output(transfer.result_image, transfer.targets),
             best_image=self.output(transfer.best_image, transfer.targets),
             best_loss=best_loss,
             history=history.as_lists(),
@@ -525,36 +687,71 @@ class TransferRun(Iterator[StepState]):
     """An ongoing run: iterate it for one :class:`StepState` per step, stop whenever you like.
 
     Attributes:
-        image: The image being optimized (a leaf tensor that requires grad).
-        targets: The encoded targets.
-        optimizer: The optimizer.
-        best_image: The lowest-loss image seen so far (per batch item).
-        steps_done: Steps completed.
+        sizes: ``(height, width)`` of every scale, the output's last.
+        image: The image being optimized at the current scale (a leaf tensor that requires
+            grad).
+        targets: The current scale's targets.
+        optimizer: The current scale's optimizer.
+        best_image: The lowest-loss image seen so far at the current scale (per batch item).
+        average: The moving average of the iterates (``config.ema_decay``), else None.
+        steps_done: Steps completed, over all scales.
     """
 
-    def __init__(
-        self,
-        transfer: StyleTransfer,
-        content: ImageSources,
-        style: ImageSources,
-        init: ImageSource | None,
-    ) -> None:
+    def __init__(self, transfer: StyleTransfer, inputs: _Inputs, init: ImageSource | None) -> None:
         began = time.perf_counter()
         self._transfer = transfer
-        self.targets = transfer.targets(content, style)
-        self.image = transfer.initial_image(self.targets, init)
-        self.optimizer = transfer.make_optimizer(self.image)
-        self.best_image = self.image.detach().clone()
-        batch = self.image.shape[0]
-        self.best_per_item = torch.full((batch,), float("inf"), device=self.image.device)
+        self._inputs = inputs
+        self.sizes = scale_sizes(*_hw(inputs.content_image), transfer.config.start_size)
+        self._scale = 0
+        self.targets = transfer._encode(inputs, self.sizes[0])
+        self._begin_scale(transfer.initial_image(self.targets, init), previous=None)
         self.steps_done = 0
         self.seconds_targets = time.perf_counter() - began
         self._began = time.perf_counter()
 
+    @property
+    def total_steps(self) -> int:
+        """Steps of the whole run: ``config.steps`` at every scale."""
+        return self._transfer.config.steps * len(self.sizes)
+
+    @property
+    def result_image(self) -> Tensor:
+        """What the run gives as its image now: the moving average if kept, else the iterate."""
+        return self.image.detach() if self.average is None else self.average
+
+    def _begin_scale(self, start: Tensor, previous: torch.optim.Optimizer | None) -> None:
+        transfer = self._transfer
+        # Always contiguous, even with channels_last (the network input is converted on the way
+        # in): L-BFGS views the gradient as one flat vector, which a channels-last one is not.
+        self.image = start.detach().clone(memory_format=torch.contiguous_format)
+        self.image.requires_grad_(True)
+        self.optimizer = transfer.make_optimizer(self.image)
+        if isinstance(previous, torch.optim.Adam) and isinstance(self.optimizer, torch.optim.Adam):
+            carry_adam_state(previous, self.optimizer, _hw(self.image))
+        self.best_image = self.image.detach().clone()
+        batch = self.image.shape[0]
+        self.best_per_item = torch.full((batch,), float("inf"), device=self.image.device)
+        keep_average = transfer.config.ema_decay is not None
+        self.average = self.image.detach().clone() if keep_average else None
+        self._scale_steps = 0
+
+    def _next_scale(self) -> None:
+        """Upsample the result to the next size, re-encode the targets there, go on."""
+        previous = self.result_image
+        self._scale += 1
+        size = self.sizes[self._scale]
+        self.targets = self._transfer._encode(self._inputs, size)
+        start = resize(previous, size)
+        if self._transfer.config.clamp:
+            start = start.clamp(0, 1)
+        self._begin_scale(start, previous=self.optimizer)
+
     def __next__(self) -> StepState:
-        total_steps = self._transfer.config.steps
-        if self.steps_done >= total_steps:
+        if self.steps_done >= self.total_steps:
             raise StopIteration
+        config = self._transfer.config
+        if self._scale_steps == config.steps:
+            self._next_scale()
         before = self.image.detach().clone()
         loss = self._transfer.step(self.image, self.targets, self.optimizer)
         # The loss belongs to the image before the update; keep it if it beats the best so far.
@@ -564,25 +761,48 @@ class TransferRun(Iterator[StepState]):
         self.best_image = torch.where(mask, before, self.best_image)
         self.best_per_item = torch.where(better, loss.per_item, self.best_per_item)
         self.steps_done += 1
+        self._scale_steps += 1
+        if self.average is not None and config.ema_decay is not None:
+            # Early on the average is the plain mean of the steps so far (no bias to the start).
+            weight = max(1 - config.ema_decay, 1 / self._scale_steps)
+            self.average.lerp_(self.image.detach(), weight)
         return StepState(
             step=self.steps_done,
-            total_steps=total_steps,
+            total_steps=self.total_steps,
             image=self.image.detach(),
             loss=loss.total,
             terms=loss.terms,
             elapsed=time.perf_counter() - self._began,
+            scale=self._scale + 1,
+            scales=len(self.sizes),
         )
 
     def end_state(self, stop_reason: str | None, began: float) -> RunEnd:
         """The :class:`RunEnd` describing this run now."""
         return RunEnd(
             steps_done=self.steps_done,
-            total_steps=self._transfer.config.steps,
+            total_steps=self.total_steps,
             image=self.image.detach(),
             best_image=self.best_image,
             stop_reason=stop_reason,
             elapsed=time.perf_counter() - began,
         )
+
+
+def _hw(image: Tensor) -> tuple[int, int]:
+    return int(image.shape[-2]), int(image.shape[-1])
+
+
+def _check_extractor_matches(extractor: FeatureExtractor, config: TransferConfig) -> None:
+    """A given extractor must have been built with the pooling and padding the config asks."""
+    for option in ("pooling", "padding"):
+        wanted, built = getattr(config, option), getattr(extractor, option)
+        if wanted != built:
+            raise ConfigError(
+                f"the config asks for {option}={wanted!r} but the extractor was built with "
+                f"{option}={built!r}; build it with FeatureExtractor(..., {option}={wanted!r}) "
+                "or leave extractor=None"
+            )
 
 
 def _blend(targets: Sequence[StyleTarget], weights: Sequence[float]) -> StyleTarget:

@@ -1,0 +1,135 @@
+"""Coarse-to-fine scales, the moving average of the iterates, pooling and padding options."""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import replace
+
+import pytest
+import torch
+from tiny import random_image, tiny_extractor
+
+from neuralstyle import LayerMap, StyleTransfer, TransferConfig
+from neuralstyle.callbacks import RunEnd, RunStart, StepState, Stop
+from neuralstyle.errors import ConfigError
+from neuralstyle.scales import scale_sizes
+
+LAYERS = LayerMap(content={"relu2_1": 1.0}, style={"relu1_1": 1.0, "relu2_1": 1.0, "relu3_1": 1.0})
+CONFIG = TransferConfig(steps=6, device="cpu", learning_rate=0.05, style_weight=10.0)
+CONTENT = random_image(24, 32, seed=1)
+STYLE = random_image(20, 28, seed=2)
+
+
+def make(config: TransferConfig = CONFIG) -> StyleTransfer:
+    return StyleTransfer(LAYERS, config=config, extractor=tiny_extractor())
+
+
+@pytest.mark.parametrize(("height", "width", "start"), [(300, 400, 200), (512, 341, 64), (9, 5, 2)])
+def test_scales_grow_by_at_most_sqrt2_and_end_at_the_output(
+    height: int, width: int, start: int
+) -> None:
+    sizes = scale_sizes(height, width, start)
+    assert sizes[-1] == (height, width)
+    assert max(sizes[0]) == pytest.approx(start, abs=1)
+    longs = [max(size) for size in sizes]
+    ratios = [b / a for a, b in itertools.pairwise(longs)]
+    assert all(1 < ratio <= math.sqrt(2) + 0.15 for ratio in ratios), ratios
+
+
+@pytest.mark.parametrize("start", [None, 400, 1000])
+def test_no_start_or_a_start_past_the_output_is_one_scale(start: int | None) -> None:
+    assert scale_sizes(300, 400, start) == [(300, 400)]
+
+
+class Sizes:
+    """Records the size and scale of every step."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[int, int, int, int]] = []
+        self.total = 0
+
+    def on_start(self, start: RunStart) -> None:
+        self.total = start.total_steps
+
+    def on_step(self, state: StepState) -> Stop | None:
+        height, width = state.image.shape[-2:]
+        self.seen.append((state.scale, state.scales, height, width))
+        return None
+
+    def on_end(self, end: RunEnd) -> None:
+        pass
+
+
+def test_a_coarse_to_fine_run_passes_every_scale_and_ends_at_the_output_size() -> None:
+    sizes = Sizes()
+    config = replace(CONFIG, start_size=16)
+    result = make(config).run(CONTENT, STYLE, callbacks=[sizes])
+    expected = scale_sizes(24, 32, 16)
+    assert len(expected) == 3
+    assert sizes.total == result.steps_done == 3 * CONFIG.steps
+    for index, (height, width) in enumerate(expected):
+        steps = sizes.seen[index * CONFIG.steps : (index + 1) * CONFIG.steps]
+        assert steps == [(index + 1, 3, height, width)] * CONFIG.steps
+    assert result.image.shape == CONTENT.shape == result.best_image.shape
+
+
+def test_adam_moments_are_carried_to_the_next_scale() -> None:
+    run = make(replace(CONFIG, start_size=16)).start(CONTENT, STYLE)
+    for _ in range(CONFIG.steps + 1):
+        next(run)
+    state = run.optimizer.state[run.image]
+    # One step at the new scale on top of the first scale's: Adam's bias correction continues.
+    assert int(state["step"]) == CONFIG.steps + 1
+    assert state["exp_avg_sq"].shape == run.image.shape
+
+
+def test_coarse_to_fine_also_runs_with_lbfgs() -> None:
+    config = replace(CONFIG, start_size=16, optimizer="lbfgs", learning_rate=None)
+    result = make(config).run(CONTENT, STYLE)
+    assert result.image.shape == CONTENT.shape
+    assert result.history["total"][-1] < result.history["total"][-CONFIG.steps]
+
+
+def test_the_average_of_the_iterates_is_the_output_with_ema_decay() -> None:
+    images: list[torch.Tensor] = []
+
+    class Keep(Sizes):
+        def on_step(self, state: StepState) -> Stop | None:
+            images.append(state.image.clone())
+            return None
+
+    decay = 0.5
+    result = make(replace(CONFIG, ema_decay=decay)).run(CONTENT, STYLE, callbacks=[Keep()])
+    average = images[0]
+    for count, image in enumerate(images[1:], start=2):
+        average = torch.lerp(average, image, max(1 - decay, 1 / count))
+    torch.testing.assert_close(result.image, average.clamp(0, 1))
+    assert not torch.equal(result.image, images[-1])
+
+
+def test_ema_decay_zero_outputs_the_last_iterate() -> None:
+    averaged = make(replace(CONFIG, ema_decay=0.0)).run(CONTENT, STYLE)
+    plain = make().run(CONTENT, STYLE)
+    torch.testing.assert_close(averaged.image, plain.image)
+
+
+@pytest.mark.parametrize(("field", "value"), [("ema_decay", 1.0), ("start_size", 0)])
+def test_bad_scale_and_average_options_are_refused(field: str, value: object) -> None:
+    with pytest.raises(ConfigError, match=field):
+        TransferConfig(**{field: value})  # type: ignore[arg-type]
+
+
+def test_the_default_network_is_built_with_the_configs_pooling_and_padding() -> None:
+    layers = LayerMap(content={"relu2_1": 1.0}, style={"relu1_1": 1.0})
+    config = TransferConfig(device="cpu", pooling="avg", padding="replicate")
+    extractor = StyleTransfer(layers, config=config).extractor
+    assert (extractor.pooling, extractor.padding) == ("avg", "replicate")
+    kinds = {type(module).__name__ for module in extractor.modules()}
+    assert "AvgPool2d" in kinds
+    assert "MaxPool2d" not in kinds
+
+
+def test_a_given_extractor_must_match_the_configs_pooling() -> None:
+    with pytest.raises(ConfigError, match="pooling='avg'"):
+        StyleTransfer(LAYERS, config=replace(CONFIG, pooling="avg"), extractor=tiny_extractor())
