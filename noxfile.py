@@ -50,3 +50,4 @@ def bench(session: nox.Session) -> None:
     session.install("-e", ".")
     session.run("python", "benchmarks/extractor_build.py")
     session.run("python", "benchmarks/speed.py", *session.posargs)
+    session.run("python", "benchmarks/quality.py")

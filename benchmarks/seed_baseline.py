@@ -235,7 +235,7 @@ def run_neural_style_transfer(
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
-    images = Path("/work/shared/images")
+    images = Path(__file__).resolve().parent.parent / "examples" / "images"
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--content", default=str(images / "content" / "chelsea.jpg"))
     parser.add_argument("--style", default=str(images / "style" / "starry_night.jpg"))

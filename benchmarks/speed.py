@@ -59,7 +59,7 @@ __all__ = ["main"]
 TARGET_STEP_RATIO = 0.25
 TARGET_CONV_EFFICIENCY = 0.75
 TARGET_TIME_RATIO = 0.05
-_IMAGES = Path("/work/shared/images")
+_IMAGES = Path(__file__).resolve().parent.parent / "examples" / "images"
 _DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "speed.json"
 
 OptimizerName = Literal["adam", "lbfgs"]
