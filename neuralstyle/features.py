@@ -13,7 +13,7 @@ import copy
 import difflib
 import os
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import torch
@@ -75,7 +75,8 @@ class FeatureExtractor(nn.Module):
         convention: The input convention applied in ``forward``.
         backbone_name: ``"vgg16"``, ``"vgg19"`` or ``"custom"``.
         source: Where the weights came from (``"bundled"``, a path, ``"random(seed=0)"``, ...).
-        min_size: Smallest input height/width that still gives every layer a non-empty map.
+        min_size: Smallest input height/width that still gives every layer a non-empty map
+            (worked out for VGG and custom ``nn.Sequential`` modules; 1 for other modules).
         pooling: The pooling it was built with.
         padding: The first convolution's padding it was built with.
 
@@ -188,7 +189,6 @@ class FeatureExtractor(nn.Module):
             self._init_graph(module, names, paths, pooling, padding)
         self.backbone_name = "custom"
         self.source = type(module).__name__
-        self.min_size = 1
 
     def _init_sequential(
         self,
@@ -214,6 +214,7 @@ class FeatureExtractor(nn.Module):
         self.body = body
         self._taps = tuple(tuple(tap) for tap in taps)
         self.layers = tuple(name for tap in taps for name in tap)
+        self.min_size = _min_input_size(list(body.children()))
 
     def _init_graph(
         self,
@@ -238,6 +239,8 @@ class FeatureExtractor(nn.Module):
         )
         self._taps = None
         self.layers = tuple(name for name, _ in ranked)
+        # A traced graph's sizes are not worked out; its own layers report a too-small input.
+        self.min_size = 1
 
     def _set_preprocessing(self, convention: InputConvention) -> None:
         reference = next(self.body.parameters(), None)
@@ -391,3 +394,102 @@ def _node_position(path: str, nodes: list[str]) -> int:
     close = difflib.get_close_matches(path, nodes, n=3, cutoff=0.5)
     hint = f"closest: {', '.join(repr(c) for c in close)}" if close else f"nodes: {nodes[:6]}"
     raise LayerNotFoundError(f"{path!r} is not a module path or node of {_CUSTOM}; {hint}")
+
+
+# Largest input side tried when working out a custom module's min_size.
+_MAX_SIDE = 1 << 16
+
+
+def _min_input_size(modules: Sequence[nn.Module]) -> int:
+    """Smallest square input side for which every module in ``modules`` gives a non-empty map.
+
+    Convolutions and poolings shrink a map by their kernel, stride, padding and dilation; other
+    modules are taken to keep its size (activations, norms, dropout). A map never shrinks when the
+    input grows, so doubling and then bisecting finds the bound. Returns 1 when even
+    ``_MAX_SIDE`` does not fit: the network's own error is then the better message.
+
+    Example:
+        >>> _min_input_size([nn.Conv2d(3, 8, 3), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3, padding=1)])
+        4
+    """
+    if not _fits(modules, _MAX_SIDE):
+        return 1
+    high = 1
+    while not _fits(modules, high):
+        high *= 2
+    low = high // 2  # does not fit (0 stands for "nothing below 1")
+    while high - low > 1:
+        middle = (low + high) // 2
+        if _fits(modules, middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _fits(modules: Sequence[nn.Module], side: int) -> bool:
+    """Whether a ``side x side`` input leaves every module's output non-empty."""
+    sizes = (side, side)
+    for module in _leaves(modules):
+        sizes = _output_sizes(module, sizes)
+        if min(sizes) < 1:
+            return False
+    return True
+
+
+def _leaves(modules: Sequence[nn.Module]) -> Iterator[nn.Module]:
+    """The modules in forward order, nested ``nn.Sequential`` containers opened."""
+    for module in modules:
+        if isinstance(module, nn.Sequential):
+            yield from _leaves(list(module.children()))
+        else:
+            yield module
+
+
+def _output_sizes(module: nn.Module, sizes: tuple[int, int]) -> tuple[int, int]:
+    """The ``(height, width)`` a 2-d convolution or pooling makes of ``sizes``, as torch does."""
+    if isinstance(module, (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)):
+        wanted = module.output_size
+        targets = wanted if isinstance(wanted, tuple) else (wanted, wanted)
+        return (targets[0] or sizes[0], targets[-1] or sizes[1])
+    if isinstance(module, nn.Conv2d):
+        if module.padding == "same":
+            return sizes
+        padding = (0, 0) if module.padding == "valid" else module.padding
+        conv = (module.kernel_size, module.stride, padding, module.dilation)
+        return _windowed(sizes, conv, ceil=False)
+    if isinstance(module, (nn.MaxPool2d, nn.AvgPool2d)):
+        stride = module.stride if module.stride is not None else module.kernel_size
+        dilation = module.dilation if isinstance(module, nn.MaxPool2d) else 1
+        pool = (module.kernel_size, stride, module.padding, dilation)
+        return _windowed(sizes, pool, ceil=bool(module.ceil_mode))
+    return sizes
+
+
+def _pair(value: object) -> tuple[int, int] | None:
+    """An int or a 1- or 2-tuple of ints as ``(height, width)``; None for anything else."""
+    if isinstance(value, int):
+        return value, value
+    if isinstance(value, (tuple, list)) and value and all(isinstance(v, int) for v in value):
+        return int(value[0]), int(value[-1])
+    return None
+
+
+def _windowed(
+    sizes: tuple[int, int], window: tuple[object, object, object, object], *, ceil: bool
+) -> tuple[int, int]:
+    """Output sizes of a sliding window (kernel, stride, padding, dilation), rounded as torch
+    rounds them (``pooling_output_shape``); an unreadable window keeps the sizes."""
+    pairs = [_pair(value) for value in window]
+    if any(pair is None for pair in pairs):
+        return sizes
+    kernel, stride, padding, dilation = (pair for pair in pairs if pair is not None)
+    out = []
+    for n, k, s, p, d in zip(sizes, kernel, stride, padding, dilation, strict=True):
+        span = d * (k - 1) + 1
+        size = (n + 2 * p - span + (s - 1 if ceil else 0)) // s + 1
+        # In ceil mode the last window must start inside the input or its left padding.
+        if ceil and (size - 1) * s >= n + p:
+            size -= 1
+        out.append(size)
+    return out[0], out[1]

@@ -195,7 +195,7 @@ def load_image(
     Raises:
         ImageError: The file is missing, a directory, empty, truncated, not an image, larger than
             PIL's decompression-bomb limit; the values are NaN/Inf or outside ``[0, 1]``; the
-            source is of an unsupported type.
+            source is of an unsupported type or a tensor on the meta device (no values).
         ShapeError: An array or tensor has the wrong rank, channel count or batch size.
         DTypeError: An integer tensor, an array of an unsupported dtype, or a non-float ``dtype``.
         ConfigError: ``size`` or ``device`` is invalid.
@@ -374,6 +374,11 @@ def _read_file(source: PathLike) -> Image.Image:
         ) from None
     except PermissionError as exc:
         raise ImageError(f"cannot read {path}: permission denied") from exc
+    except ImageError:
+        raise  # from _decoded, already worded (and a ValueError, like a decoder's errors)
+    except _DECODE_ERRORS as exc:
+        # Image.open parses the headers: a file cut inside them fails here, not in load().
+        raise _corrupt_error(str(path), exc) from exc
 
 
 def _decoded(image: Image.Image, origin: str) -> Image.Image:
@@ -384,9 +389,13 @@ def _decoded(image: Image.Image, origin: str) -> Image.Image:
     except PermissionError:
         raise
     except _DECODE_ERRORS as exc:
-        raise ImageError(
-            f"cannot decode {origin}: {exc}; the file is truncated or corrupt, export it again"
-        ) from exc
+        raise _corrupt_error(origin, exc) from exc
+
+
+def _corrupt_error(origin: str, exc: Exception) -> ImageError:
+    return ImageError(
+        f"cannot decode {origin}: {exc}; the file is truncated or corrupt, export it again"
+    )
 
 
 def _bomb_error(origin: str, exc: Exception) -> ImageError:
@@ -511,9 +520,19 @@ def _checked_tensor_chw(tensor: Tensor, work: torch.dtype) -> Tensor:
             f"image tensor must be floating-point with values in [0, 1], got {tensor.dtype}; "
             "for 0..255 data use tensor.float() / 255"
         )
+    _check_has_values(tensor, "image tensor")
     chw = _tensor_chw(tensor).detach().to(work)
     _check_unit_range(chw, "image tensor")
     return chw
+
+
+def _check_has_values(tensor: Tensor, what: str) -> None:
+    # A meta tensor has a shape but no data: nothing to check, convert or write.
+    if tensor.is_meta:
+        raise ImageError(
+            f"{what} is on the meta device and holds no values; create it on a real device "
+            "such as 'cpu' or 'cuda'"
+        )
 
 
 def _tensor_chw(tensor: Tensor) -> Tensor:
@@ -609,7 +628,7 @@ def to_pil(image: Tensor) -> Image.Image:
     Raises:
         DTypeError: ``image`` is not a floating-point tensor.
         ShapeError: ``image`` is not ``(1, 3, H, W)`` or ``(3, H, W)``, or is empty.
-        ImageError: ``image`` contains NaN or Inf.
+        ImageError: ``image`` contains NaN or Inf, or is on the meta device (no values).
 
     Example:
         >>> to_pil(torch.ones(1, 3, 4, 6)).size
@@ -621,6 +640,7 @@ def to_pil(image: Tensor) -> Image.Image:
 def _levels(image: Tensor, alpha: Tensor | None, *, bits: int) -> np.ndarray[Any, Any]:
     """Quantize an RGB image (and alpha) to an ``(H, W, 3 or 4)`` uint8 or uint16 array."""
     tensor = check_float_tensor(image, "image")
+    _check_has_values(tensor, "image")
     chw = _rgb_chw(tensor).detach().to(device="cpu", dtype=torch.float32)
     if alpha is not None:
         chw = torch.cat([chw, _alpha_hw(alpha, chw.shape[-2:])])
@@ -645,6 +665,7 @@ def _rgb_chw(tensor: Tensor) -> Tensor:
 def _alpha_hw(alpha: Tensor, size: torch.Size) -> Tensor:
     """Check an alpha tensor against the image's ``(H, W)`` and return it as ``(1, H, W)``."""
     tensor = check_float_tensor(alpha, "alpha")
+    _check_has_values(tensor, "alpha")
     shape = tuple(tensor.shape)
     if tensor.dim() not in (2, 3, 4) or math.prod(shape[:-2]) != 1 or shape[-2:] != tuple(size):
         raise ShapeError(
@@ -677,8 +698,8 @@ def check_output_path(
         ``path`` as a :class:`pathlib.Path`.
 
     Raises:
-        ImageError: Unknown suffix; the folder does not exist; ``path`` is a directory, a
-            protected path, or exists while ``overwrite`` is ``False``.
+        ImageError: Unknown suffix; the folder does not exist or is not writable; ``path`` is a
+            directory, a protected path, or exists while ``overwrite`` is ``False``.
         ConfigError: ``bits`` is not 8 or 16, or the format cannot store ``bits`` or alpha.
 
     Example:
@@ -732,8 +753,9 @@ def save_image(
         ``path`` as a :class:`pathlib.Path`.
 
     Raises:
-        ImageError: Unknown suffix; the folder does not exist; ``path`` is a directory, a
-            protected path, or exists while ``overwrite`` is ``False``; writing failed.
+        ImageError: Unknown suffix; the folder does not exist or is not writable; ``path`` is a
+            directory, a protected path, or exists while ``overwrite`` is ``False``; writing
+            failed.
         ConfigError: ``bits`` is not 8 or 16, or JPEG with 16 bits or alpha.
         DTypeError: ``image`` or ``alpha`` is not a floating-point tensor.
         ShapeError: ``image`` is not a single RGB image, or ``alpha`` does not match it.
@@ -780,6 +802,11 @@ def _check_destination(
         )
     if target.is_dir():
         raise ImageError(f"{target} is a directory; pass a file path such as {target / 'out.png'}")
+    # Asked now so a long run never ends on a folder it cannot write (read-only mounts included).
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ImageError(
+            f"cannot write to folder {folder}: permission denied; choose another output folder"
+        )
     for protected in _as_paths(protect):
         if _same_path(target, protected):
             raise ImageError(

@@ -136,8 +136,11 @@ def _read_bytes(path: Path) -> bytes:
 
 def _first_sentence(exc: BaseException) -> str:
     text = str(exc)
-    # torch's unpickler message advises weights_only=False; keep only the line naming the culprit.
-    match = re.search(r"WeightsUnpickler error: ([^\n]*)", text)
+    # torch's unpickler message advises weights_only=False; keep only the line naming the culprit
+    # (worded one of two ways, depending on whether the global's module is blocked outright).
+    match = re.search(r"WeightsUnpickler error: ([^\n]*)", text) or re.search(
+        r"(Trying to load unsupported GLOBAL [^\n]*)", text
+    )
     return (match.group(1) if match else text).split(". ")[0].strip()
 
 
