@@ -16,6 +16,7 @@ import sys
 import textwrap
 import types
 import typing
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -534,13 +535,39 @@ def _summary(job: _Job, device: torch.device) -> str:
 
 def _full_size(content: str) -> str:
     """Describe a run at the content's own size, with a hint when that is slow."""
-    try:
-        with Image.open(content) as opened:
-            width, height = opened.size
-    except (OSError, ValueError):
+    size = _image_size(content)
+    if size is None:
         return "the content's size"  # loading will report the problem properly
+    width, height = size
     hint = f" (large: --size {_LARGE // 2} is much faster)" if max(width, height) > _LARGE else ""
     return f"the content's size, {width}x{height} px{hint}"
+
+
+def _image_size(path: str) -> tuple[int, int] | None:
+    """An image file's (width, height) from its header, or None when it cannot be read."""
+    try:
+        with warnings.catch_warnings():
+            # A file past PIL's pixel limit only warns here; loading it refuses it properly.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                width, height = opened.size
+                return int(width), int(height)
+    except (OSError, ValueError, Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return None
+
+
+def _out_of_memory(error: BaseException, job: _Job | None) -> str:
+    """One line for an out-of-memory failure, with a size that needs about half the memory."""
+    long_side = None
+    if job is not None:
+        size = _image_size(job.content)
+        long_side = job.config.size or (max(size) if size else None)
+    # Memory grows with the pixel count: 0.7 x the side is about half the pixels.
+    smaller = f"--size {max(16, int(long_side * 0.7))}" if long_side else "a smaller --size"
+    return (
+        f"out of memory ({_one_line(error)[:120]}); try {smaller} (about half the memory), or "
+        "--precision bfloat16 on a GPU"
+    )
 
 
 def _interrupted(job: _Job, end: RunEnd | None, save: Callable[[torch.Tensor], None]) -> int:
@@ -578,8 +605,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     args_list = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args_list
+    job: _Job | None = None
     try:
-        return _execute(_job(args_list))
+        job = _job(args_list)
+        return _execute(job)
     except SystemExit as exit_:  # argparse: --help, or a usage error already printed
         return exit_.code if isinstance(exit_.code, int) else 2
     except (_UsageError, ConfigError) as error:
@@ -590,14 +619,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neuralstyle: interrupted", file=sys.stderr)
         return 130
-    except torch.OutOfMemoryError as error:
+    except (torch.OutOfMemoryError, MemoryError) as error:
         if debug:
             raise
-        print(
-            f"neuralstyle: error: out of memory ({_one_line(error)[:120]}); try a smaller --size "
-            "or --precision bfloat16",
-            file=sys.stderr,
-        )
+        print(f"neuralstyle: error: {_out_of_memory(error, job)}", file=sys.stderr)
         return 1
     except (NeuralStyleError, OSError) as error:
         if debug:

@@ -16,6 +16,7 @@ Nothing in a step reads a value back to the host, so a GPU never waits for Pytho
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -200,6 +201,7 @@ class StyleTransfer:
                 self.layer_map.layers, pooling=self.config.pooling, padding=self.config.padding
             )
         _check_extractor_matches(extractor, self.config)
+        _check_some_term(self.layer_map, self.config)
         self.layer_map.check_available(extractor.layers)
         self.extractor = extractor.to(self.device)
         if self.config.channels_last:
@@ -639,6 +641,7 @@ class StyleTransfer:
             content, style, init=init, style_masks=style_masks, content_mask=content_mask
         )
         stop_reason: str | None = None
+        failure: BaseException | None = None
         started: list[Callback] = []
         try:
             info = RunStart(transfer.total_steps, transfer.image.detach(), self.device)
@@ -655,9 +658,10 @@ class StyleTransfer:
                     break
         except BaseException as error:
             stop_reason = f"{type(error).__name__}: {error}"
+            failure = error
             raise
         finally:
-            _end_all(started, transfer.end_state(stop_reason, begin))
+            _end_all(started, transfer.end_state(stop_reason, begin), failure)
         best_loss = float(transfer.best_per_item.sum())
         return TransferResult(
             image=self.output(transfer.result_image, transfer.targets),
@@ -671,16 +675,25 @@ class StyleTransfer:
         )
 
 
-def _end_all(hooks: Sequence[Callback], end: RunEnd) -> None:
-    """Call every ``on_end``, even when one raises; re-raise the first error afterwards."""
+def _end_all(hooks: Sequence[Callback], end: RunEnd, failure: BaseException | None) -> None:
+    """Call every ``on_end``, even when one raises; then raise the first hook error.
+
+    When the run itself already failed (``failure``), that error is the one the caller sees;
+    a hook's error is added to it as a note instead of replacing it.
+    """
     first_error: BaseException | None = None
     for hook in hooks:
         try:
             hook.on_end(end)
         except BaseException as error:
             first_error = first_error or error
-    if first_error is not None:
+    if first_error is None:
+        return
+    if failure is None:
         raise first_error
+    note = f"an on_end hook also raised {type(first_error).__name__}: {first_error}"
+    if sys.version_info >= (3, 11):
+        failure.add_note(note)
 
 
 class TransferRun(Iterator[StepState]):
@@ -791,6 +804,17 @@ class TransferRun(Iterator[StepState]):
 
 def _hw(image: Tensor) -> tuple[int, int]:
     return int(image.shape[-2]), int(image.shape[-1])
+
+
+def _check_some_term(layer_map: LayerMap, config: TransferConfig) -> None:
+    """Refuse a run whose every loss term is weighted 0: it would have nothing to minimize."""
+    content = config.content_weight and any(layer_map.content.values())
+    style = config.style_weight and any(layer_map.style.values())
+    if not (content or style or config.tv_weight):
+        raise ConfigError(
+            "no term left to optimize: content_weight, style_weight and tv_weight (with the "
+            "layer map's weights) are all 0; give at least one of them a weight > 0"
+        )
 
 
 def _check_extractor_matches(extractor: FeatureExtractor, config: TransferConfig) -> None:

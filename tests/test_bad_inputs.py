@@ -217,11 +217,6 @@ def test_bad_file_on_the_command_line(
     assert re.search(fragment, line), line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli._full_size opens the content to describe its size and lets PIL's "
-    "DecompressionBombError through as an 'unexpected' error (fix reported to the lead)",
-)
 def test_decompression_bomb_as_content_on_the_command_line(
     workspace: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -511,11 +506,6 @@ def test_bad_option_values(field: str, value: object, fragment: str) -> None:
         replace(CONFIG, **{field: value})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="content_weight = style_weight = tv_weight = 0 leaves no term; the loss stacks an "
-    "empty list (RuntimeError). Needs a check in config.py/transfer.py (reported to the lead)",
-)
 def test_all_option_weights_zero_is_a_config_error() -> None:
     config = replace(CONFIG, content_weight=0.0, style_weight=0.0, tv_weight=0.0)
     with pytest.raises(ConfigError, match="no term"):

@@ -224,15 +224,10 @@ def test_cpu_out_of_memory_on_the_command_line_is_one_line_and_loses_nothing(
     err = capsys.readouterr().err
     assert err.count("\n") == 1
     assert "Traceback" not in err
-    assert "MemoryError: cannot allocate 3.00 GiB" in err
+    assert "out of memory (cannot allocate 3.00 GiB)" in err
     assert snapshot(workspace) == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="cli.main words only torch.OutOfMemoryError as 'out of memory', and suggests no "
-    "size; the issue asks for the size that fits (change in cli.py reported to the lead)",
-)
 @pytest.mark.parametrize(
     "error",
     [MemoryError("cannot allocate"), torch.OutOfMemoryError("CUDA out of memory")],
@@ -470,3 +465,14 @@ def test_files_are_written_only_where_asked(
     after = snapshot(tmp_path)
     assert set(after) - set(before) == {"outputs/out.png"}
     assert {name: after[name] for name in before} == before
+
+
+def test_the_runs_own_error_wins_over_an_end_hook_that_also_raises() -> None:
+    class BrokenEnd(FailsAt):
+        def on_end(self, end: RunEnd) -> None:
+            raise ValueError("end hook broke")
+
+    with pytest.raises(RuntimeError, match="callback failed at step 2") as caught:
+        tiny_transfer().run(CONTENT, STYLE, callbacks=[BrokenEnd(2)])
+    if sys.version_info >= (3, 11):  # exception notes are new in 3.11
+        assert caught.value.__notes__ == ["an on_end hook also raised ValueError: end hook broke"]
