@@ -40,7 +40,7 @@ __all__ = ["main"]
 DEMO_CONTENT = "chelsea"
 DEMO_STYLE = "starry_night"
 DEMO_SIZE = 256
-DEMO_STEPS = 150
+DEMO_STEPS = 100
 DEMO_OUTPUT = "neuralstyle-demo.png"
 
 # Config fields whose command-line spelling differs from the API's (first flag is the main one).

@@ -1,4 +1,4 @@
-"""Coarse to fine: the sizes a run passes through, and moving an image (and Adam) between them.
+"""Coarse to fine: the sizes a run passes through, and moving an image between them.
 
 Optimizing first at a small size settles the large structures of the picture cheaply (a step at
 half the side costs a quarter); each larger size then only refines. Sizes grow geometrically by
@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import math
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["carry_adam_state", "resize", "scale_sizes"]
+__all__ = ["resize", "scale_sizes"]
 
 _MAX_RATIO = math.sqrt(2)
 
@@ -49,25 +48,3 @@ def resize(image: Tensor, size: tuple[int, int], *, mode: str = "bicubic") -> Te
     if tuple(image.shape[-2:]) == tuple(size):
         return image
     return F.interpolate(image, size=size, mode=mode, antialias=True, align_corners=False)
-
-
-def carry_adam_state(
-    old: torch.optim.Optimizer, new: torch.optim.Optimizer, size: tuple[int, int]
-) -> None:
-    """Give ``new`` (Adam over one image) ``old``'s moments, resized to ``size``.
-
-    The first moment is the recent direction of travel and the second the per-pixel gradient
-    scale; both stay meaningful when the image is upsampled, so the next scale starts with a
-    calibrated step size instead of Adam's cautious warm-up. Bilinear resizing keeps the second
-    moment non-negative.
-    """
-    (old_image,) = old.param_groups[0]["params"]
-    (new_image,) = new.param_groups[0]["params"]
-    state = old.state.get(old_image)
-    if not state:
-        return
-    new.state[new_image] = {
-        "step": state["step"].clone(),
-        "exp_avg": resize(state["exp_avg"], size, mode="bilinear").contiguous(),
-        "exp_avg_sq": resize(state["exp_avg_sq"], size, mode="bilinear").contiguous(),
-    }

@@ -52,7 +52,7 @@ from neuralstyle.losses import (
 )
 from neuralstyle.masks import load_mask, mask_at
 from neuralstyle.presets import DEFAULT, Preset, get_preset
-from neuralstyle.scales import carry_adam_state, resize, scale_sizes
+from neuralstyle.scales import resize, scale_sizes
 
 __all__ = ["Loss", "StyleRegion", "StyleTransfer", "Targets", "TransferResult", "TransferRun"]
 
@@ -717,7 +717,7 @@ class TransferRun(Iterator[StepState]):
         self.sizes = scale_sizes(*_hw(inputs.content_image), transfer.config.start_size)
         self._scale = 0
         self.targets = transfer._encode(inputs, self.sizes[0])
-        self._begin_scale(transfer.initial_image(self.targets, init), previous=None)
+        self._begin_scale(transfer.initial_image(self.targets, init))
         self.steps_done = 0
         self.seconds_targets = time.perf_counter() - began
         self._began = time.perf_counter()
@@ -732,15 +732,15 @@ class TransferRun(Iterator[StepState]):
         """What the run gives as its image now: the moving average if kept, else the iterate."""
         return self.image.detach() if self.average is None else self.average
 
-    def _begin_scale(self, start: Tensor, previous: torch.optim.Optimizer | None) -> None:
+    def _begin_scale(self, start: Tensor) -> None:
         transfer = self._transfer
         # Always contiguous, even with channels_last (the network input is converted on the way
         # in): L-BFGS views the gradient as one flat vector, which a channels-last one is not.
         self.image = start.detach().clone(memory_format=torch.contiguous_format)
         self.image.requires_grad_(True)
+        # A fresh optimizer per scale: carrying Adam's moments over measured worse (the
+        # per-pixel gradient shrinks as the pixel count grows; see docs/howto/quality.md).
         self.optimizer = transfer.make_optimizer(self.image)
-        if isinstance(previous, torch.optim.Adam) and isinstance(self.optimizer, torch.optim.Adam):
-            carry_adam_state(previous, self.optimizer, _hw(self.image))
         self.best_image = self.image.detach().clone()
         batch = self.image.shape[0]
         self.best_per_item = torch.full((batch,), float("inf"), device=self.image.device)
@@ -757,7 +757,7 @@ class TransferRun(Iterator[StepState]):
         start = resize(previous, size)
         if self._transfer.config.clamp:
             start = start.clamp(0, 1)
-        self._begin_scale(start, previous=self.optimizer)
+        self._begin_scale(start)
 
     def __next__(self) -> StepState:
         if self.steps_done >= self.total_steps:

@@ -74,14 +74,16 @@ def test_a_coarse_to_fine_run_passes_every_scale_and_ends_at_the_output_size() -
     assert result.image.shape == CONTENT.shape == result.best_image.shape
 
 
-def test_adam_moments_are_carried_to_the_next_scale() -> None:
+def test_each_scale_starts_from_the_last_result_with_a_fresh_optimizer() -> None:
     run = make(replace(CONFIG, start_size=16)).start(CONTENT, STYLE)
-    for _ in range(CONFIG.steps + 1):
+    for _ in range(CONFIG.steps):
         next(run)
-    state = run.optimizer.state[run.image]
-    # One step at the new scale on top of the first scale's: Adam's bias correction continues.
-    assert int(state["step"]) == CONFIG.steps + 1
-    assert state["exp_avg_sq"].shape == run.image.shape
+    first_optimizer, upsampled = run.optimizer, run.image.detach().clone()
+    next(run)
+    assert run.optimizer is not first_optimizer
+    assert int(run.optimizer.state[run.image]["step"]) == 1
+    assert run.image.shape[-2:] == run.sizes[1]
+    assert upsampled.shape[-2:] == run.sizes[0]
 
 
 def test_coarse_to_fine_also_runs_with_lbfgs() -> None:
