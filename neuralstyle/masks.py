@@ -43,10 +43,9 @@ def load_mask(source: ImageSource, *, size: tuple[int, int], name: str = "mask")
         source = source.unsqueeze(0)
     try:
         native = load_image(source)
-    except ImageError as error:
-        raise ImageError(f"{name}: {error}") from None
-    except ShapeError as error:
-        raise ShapeError(f"{name}: {error}") from None
+    except (ImageError, ShapeError) as error:
+        # Same type (ImageNotFoundError stays one), with the mask named.
+        raise type(error)(f"{name}: {error}") from None
     _check_aspect(native.shape[-2], native.shape[-1], size, name)
     resized = load_image(native, size=size)
     # A resampling filter can ring slightly past [0, 1] at a hard edge.

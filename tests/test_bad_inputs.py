@@ -461,7 +461,73 @@ def test_content_and_style_on_different_devices_meet_on_the_run_device() -> None
 
 
 # -- arguments --------------------------------------------------------------------------------
-# (Masks of the wrong size or with values outside [0, 1] join this section with the masks.)
+
+
+MASK_CONTENT = random_image(24, 32, seed=1)
+
+
+@pytest.mark.parametrize(
+    ("mask", "error", "fragment"),
+    [
+        pytest.param(torch.ones(24, 24), ShapeError, "aspect ratio", id="mask-wrong-shape"),
+        pytest.param(torch.full((24, 32), 1.5), ImageError, "style mask 1", id="mask-above-1"),
+        pytest.param(torch.full((24, 32), -0.5), ImageError, "style mask 1", id="mask-below-0"),
+        pytest.param(torch.full((24, 32), float("nan")), ImageError, "style mask 1", id="mask-nan"),
+        pytest.param(torch.ones(2, 2, 24, 32), ShapeError, "style mask 1", id="mask-batch"),
+    ],
+)
+def test_bad_style_masks(mask: torch.Tensor, error: type[Exception], fragment: str) -> None:
+    with pytest.raises(error, match=fragment):
+        tiny_transfer().run(MASK_CONTENT, random_image(seed=2), style_masks=[mask])
+
+
+def test_a_bad_content_mask_is_named() -> None:
+    with pytest.raises(ImageError, match="content mask"):
+        tiny_transfer().run(
+            MASK_CONTENT, random_image(seed=2), content_mask=torch.full((24, 32), 2.0)
+        )
+
+
+def test_style_masks_must_match_the_styles_and_exclude_blend_weights() -> None:
+    styles = [random_image(seed=2), random_image(seed=3)]
+    with pytest.raises(ConfigError, match="got 1 style masks for 2 style images"):
+        tiny_transfer().run(MASK_CONTENT, styles, style_masks=[torch.ones(24, 32)])
+    blended = tiny_transfer(replace(CONFIG, style_blend=(1.0, 1.0)))
+    with pytest.raises(ConfigError, match="pass one or the other"):
+        blended.run(MASK_CONTENT, styles, style_masks=[torch.ones(24, 32)] * 2)
+
+
+def test_a_missing_mask_file_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(
+        ImageNotFoundError, match=r"content mask: file not found: .*missing-mask\.png"
+    ):
+        tiny_transfer().run(
+            MASK_CONTENT, random_image(seed=2), content_mask=tmp_path / "missing-mask.png"
+        )
+
+
+def test_the_cli_refuses_a_style_mask_count_other_than_the_styles(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mask = picture(workspace / "mask.png", seed=4)
+    argv = [
+        str(workspace / "content.png"),
+        str(workspace / "style.png"),
+        str(workspace / "style.png"),
+    ]
+    argv += ["--style-mask", str(mask), "-o", str(workspace / "out.png"), *QUICK]
+    line = refused_by_the_cli(argv, workspace, capsys, status=2)
+    assert "give one mask per style image" in line
+
+
+def test_the_cli_refuses_a_content_mask_of_another_shape(
+    workspace: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    mask = picture(workspace / "mask.png", seed=4, size=(32, 32))  # the content is 40x32
+    argv = [str(workspace / "content.png"), str(workspace / "style.png")]
+    argv += ["--content-mask", str(mask), "-o", str(workspace / "out.png"), *QUICK]
+    line = refused_by_the_cli(argv, workspace, capsys, status=1)
+    assert "content mask is 32x32 pixels but the image is" in line
 
 
 def test_unknown_layer_names_the_closest() -> None:
