@@ -135,3 +135,28 @@ def test_the_default_network_is_built_with_the_configs_pooling_and_padding() -> 
 def test_a_given_extractor_must_match_the_configs_pooling() -> None:
     with pytest.raises(ConfigError, match="pooling='avg'"):
         StyleTransfer(LAYERS, config=replace(CONFIG, pooling="avg"), extractor=tiny_extractor())
+
+
+@pytest.mark.slow  # the bundled VGG16 at 128 px over two scales: about a minute on two CPU cores
+def test_the_default_preset_end_to_end_with_the_bundled_weights() -> None:
+    from neuralstyle import example_image, get_preset
+    from neuralstyle.losses import gram_matrix
+
+    preset = get_preset("default")
+    config = replace(preset.config, size=128, start_size=96, steps=40, device="cpu")
+    transfer = StyleTransfer(preset.layer_map, config=config)
+    content, style = example_image("chelsea"), example_image("starry_night")
+    sizes = Sizes()
+    result = transfer.run(content, style, callbacks=[sizes])
+    assert result.image.shape[-2:] == (85, 128)
+    assert sizes.seen[-1][:2] == (2, 2)
+    targets = transfer.targets(content, style)
+    features = transfer.extractor(result.image)
+    before = transfer.extractor(targets.content_image)
+    # The result's Gram matrices moved towards the painting's at every style layer.
+    for name in preset.layer_map.style:
+        target = targets.styles[0].targets[name]
+        assert isinstance(target, torch.Tensor)
+        after_gap = (gram_matrix(features[name]) - target).square().sum()
+        before_gap = (gram_matrix(before[name]) - target).square().sum()
+        assert after_gap < 0.5 * before_gap, name
