@@ -72,17 +72,20 @@ GATYS = Preset(
 DEFAULT = Preset(
     name="default",
     layer_map=LayerMap(content={"relu4_2": 1.0}, style=dict.fromkeys(CLASSIC_STYLE_LAYERS, 0.2)),
-    # Coarse to fine from 128 px, 100 Adam steps per scale, each scale starting fresh: measured
-    # at 256 px against one scale of 300 steps, it reached a lower loss in about half the time
-    # on astronaut x great_wave (1.16 vs 1.28) and came close on chelsea x starry_night (2.39 vs
-    # 2.21); carrying Adam's moments across scales made both worse (1.98, 2.58).
+    # Coarse to fine from 128 px with a fresh Adam at each scale. Measured at 256 px against one
+    # scale of 300 steps: 100 steps per scale reached a lower loss in about half the time on
+    # astronaut x great_wave (1.16 vs 1.28) and came close on chelsea x starry_night (2.39 vs
+    # 2.21); carrying Adam's moments across scales made both worse (1.98, 2.58). 60 steps per
+    # scale (1.52 on astronaut x great_wave, still better than one scale of 150 steps, 1.71) keep
+    # a 512 x 512 output at about 3 minutes on two CPU cores; 100 took 286 s, too close to the
+    # 5-minute budget.
     config=TransferConfig(
-        steps=100, optimizer="adam", learning_rate=0.02, style_weight=100.0, start_size=128
+        steps=60, optimizer="adam", learning_rate=0.02, style_weight=100.0, start_size=128
     ),
     source=(
         "neuralstyle's default: the classic layers, terms balanced by target magnitude, Adam at "
         "0.02 per step in pixel units from the content image, coarse to fine from 128 px "
-        "(as crowsonkb's style-transfer-pytorch), 100 steps per scale"
+        "(as crowsonkb's style-transfer-pytorch), 60 steps per scale"
     ),
 )
 
