@@ -56,13 +56,14 @@ from neuralstyle.losses import (
 )
 from neuralstyle.masks import load_mask
 from neuralstyle.presets import PRESETS, Preset, get_preset
+from neuralstyle.run import TransferRun
 from neuralstyle.transfer import (
     Loss,
+    RunInputs,
     StyleRegion,
     StyleTransfer,
     Targets,
     TransferResult,
-    TransferRun,
 )
 
 __all__ = [
@@ -85,6 +86,7 @@ __all__ = [
     "Preset",
     "Reduction",
     "RunEnd",
+    "RunInputs",
     "RunStart",
     "ShapeError",
     "StepState",

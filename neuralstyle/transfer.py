@@ -18,7 +18,7 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import cast
 
@@ -32,7 +32,6 @@ from neuralstyle.callbacks import (
     LossHistory,
     RunEnd,
     RunStart,
-    StepState,
 )
 from neuralstyle.color import match_color, transfer_luminance
 from neuralstyle.config import TransferConfig
@@ -52,9 +51,10 @@ from neuralstyle.losses import (
 )
 from neuralstyle.masks import load_mask, mask_at
 from neuralstyle.presets import DEFAULT, Preset, get_preset
-from neuralstyle.scales import resize, scale_sizes
+from neuralstyle.run import TransferRun
+from neuralstyle.scales import resize
 
-__all__ = ["Loss", "StyleRegion", "StyleTransfer", "Targets", "TransferResult", "TransferRun"]
+__all__ = ["Loss", "RunInputs", "StyleRegion", "StyleTransfer", "Targets", "TransferResult"]
 
 ImageSources = ImageSource | list[ImageSource] | tuple[ImageSource, ...]
 """One image, or a list/tuple of images (a content batch, or styles to blend)."""
@@ -85,8 +85,16 @@ class StyleRegion:
 
 
 @dataclass(frozen=True)
-class _Inputs:
-    """A run's inputs, loaded once at the output size; every scale is encoded from them."""
+class RunInputs:
+    """A run's inputs, loaded and checked once at the output size (see
+    :meth:`StyleTransfer.load_inputs`); every scale is encoded from them.
+
+    Attributes:
+        content_image: The content batch ``(B, 3, H, W)`` at the output size.
+        styles: The style images as given (each is loaded at the size a scale needs).
+        style_masks: One ``(1, 1, H, W)`` mask per style, or None.
+        content_mask: The ``(1, 1, H, W)`` content mask, or None.
+    """
 
     content_image: Tensor
     styles: tuple[ImageSource, ...]
@@ -299,17 +307,20 @@ class StyleTransfer:
             ShapeError: A mask's aspect ratio is not the content's.
             ImageError: A mask has values outside [0, 1].
         """
-        inputs = self._inputs(content, style, style_masks, content_mask)
-        return self._encode(inputs, _hw(inputs.content_image))
+        inputs = self.load_inputs(content, style, style_masks, content_mask)
+        return self.encode(inputs, _hw(inputs.content_image))
 
-    def _inputs(
+    def load_inputs(
         self,
         content: ImageSources,
         style: ImageSources,
         style_masks: Sequence[ImageSource] | None,
         content_mask: ImageSource | None,
-    ) -> _Inputs:
-        """Load and check everything a run reads, before any network work."""
+    ) -> RunInputs:
+        """Load and check everything a run reads, before any network work.
+
+        Takes the arguments of :meth:`targets`; every later scale is encoded from the result.
+        """
         content_image = self.load_content(content)
         styles = tuple(style) if isinstance(style, (list, tuple)) else (style,)
         self._blend_weights(len(styles))
@@ -335,11 +346,15 @@ class StyleTransfer:
         region = None
         if content_mask is not None:
             region = load_mask(content_mask, size=size, name="content mask").to(self.device)
-        return _Inputs(content_image, styles, masks, region)
+        return RunInputs(content_image, styles, masks, region)
 
     @torch.no_grad()
-    def _encode(self, inputs: _Inputs, size: tuple[int, int]) -> Targets:
-        """The targets of ``inputs`` with the output at ``size`` (one scale of a run)."""
+    def encode(self, inputs: RunInputs, size: tuple[int, int]) -> Targets:
+        """The targets of loaded ``inputs`` with the output at ``size`` (one scale of a run).
+
+        :meth:`targets` is ``encode(load_inputs(...), output size)``; a coarse-to-fine loop calls
+        it once per scale.
+        """
         content_image = resize(inputs.content_image, size).clamp_(0, 1)
         features = self._features(content_image)
         content_targets = {name: features[name] for name in self.layer_map.content}
@@ -356,7 +371,7 @@ class StyleTransfer:
 
     def _regions(
         self,
-        inputs: _Inputs,
+        inputs: RunInputs,
         content_image: Tensor,
         content_mask: Tensor | None,
         shapes: Mapping[str, torch.Size],
@@ -605,7 +620,7 @@ class StyleTransfer:
             ...         break
             >>> run.best_image  # doctest: +SKIP
         """
-        inputs = self._inputs(content, style, style_masks, content_mask)
+        inputs = self.load_inputs(content, style, style_masks, content_mask)
         return TransferRun(self, inputs, init)
 
     def run(
@@ -694,112 +709,6 @@ def _end_all(hooks: Sequence[Callback], end: RunEnd, failure: BaseException | No
     note = f"an on_end hook also raised {type(first_error).__name__}: {first_error}"
     if sys.version_info >= (3, 11):
         failure.add_note(note)
-
-
-class TransferRun(Iterator[StepState]):
-    """An ongoing run: iterate it for one :class:`StepState` per step, stop whenever you like.
-
-    Attributes:
-        sizes: ``(height, width)`` of every scale, the output's last.
-        image: The image being optimized at the current scale (a leaf tensor that requires
-            grad).
-        targets: The current scale's targets.
-        optimizer: The current scale's optimizer.
-        best_image: The lowest-loss image seen so far at the current scale (per batch item).
-        average: The moving average of the iterates (``config.ema_decay``), else None.
-        steps_done: Steps completed, over all scales.
-    """
-
-    def __init__(self, transfer: StyleTransfer, inputs: _Inputs, init: ImageSource | None) -> None:
-        began = time.perf_counter()
-        self._transfer = transfer
-        self._inputs = inputs
-        self.sizes = scale_sizes(*_hw(inputs.content_image), transfer.config.start_size)
-        self._scale = 0
-        self.targets = transfer._encode(inputs, self.sizes[0])
-        self._begin_scale(transfer.initial_image(self.targets, init))
-        self.steps_done = 0
-        self.seconds_targets = time.perf_counter() - began
-        self._began = time.perf_counter()
-
-    @property
-    def total_steps(self) -> int:
-        """Steps of the whole run: ``config.steps`` at every scale."""
-        return self._transfer.config.steps * len(self.sizes)
-
-    @property
-    def result_image(self) -> Tensor:
-        """What the run gives as its image now: the moving average if kept, else the iterate."""
-        return self.image.detach() if self.average is None else self.average
-
-    def _begin_scale(self, start: Tensor) -> None:
-        transfer = self._transfer
-        # Always contiguous, even with channels_last (the network input is converted on the way
-        # in): L-BFGS views the gradient as one flat vector, which a channels-last one is not.
-        self.image = start.detach().clone(memory_format=torch.contiguous_format)
-        self.image.requires_grad_(True)
-        # A fresh optimizer per scale: carrying Adam's moments over measured worse (the
-        # per-pixel gradient shrinks as the pixel count grows; see docs/howto/quality.md).
-        self.optimizer = transfer.make_optimizer(self.image)
-        self.best_image = self.image.detach().clone()
-        batch = self.image.shape[0]
-        self.best_per_item = torch.full((batch,), float("inf"), device=self.image.device)
-        keep_average = transfer.config.ema_decay is not None
-        self.average = self.image.detach().clone() if keep_average else None
-        self._scale_steps = 0
-
-    def _next_scale(self) -> None:
-        """Upsample the result to the next size, re-encode the targets there, go on."""
-        previous = self.result_image
-        self._scale += 1
-        size = self.sizes[self._scale]
-        self.targets = self._transfer._encode(self._inputs, size)
-        start = resize(previous, size)
-        if self._transfer.config.clamp:
-            start = start.clamp(0, 1)
-        self._begin_scale(start)
-
-    def __next__(self) -> StepState:
-        if self.steps_done >= self.total_steps:
-            raise StopIteration
-        config = self._transfer.config
-        if self._scale_steps == config.steps:
-            self._next_scale()
-        before = self.image.detach().clone()
-        loss = self._transfer.step(self.image, self.targets, self.optimizer)
-        # The loss belongs to the image before the update; keep it if it beats the best so far.
-        # NaN compares False, so a diverged step never replaces the best image.
-        better = loss.per_item < self.best_per_item
-        mask = better.view(-1, *([1] * (before.dim() - 1)))
-        self.best_image = torch.where(mask, before, self.best_image)
-        self.best_per_item = torch.where(better, loss.per_item, self.best_per_item)
-        self.steps_done += 1
-        self._scale_steps += 1
-        if self.average is not None and config.ema_decay is not None:
-            # Early on the average is the plain mean of the steps so far (no bias to the start).
-            weight = max(1 - config.ema_decay, 1 / self._scale_steps)
-            self.average.lerp_(self.image.detach(), weight)
-        return StepState(
-            step=self.steps_done,
-            total_steps=self.total_steps,
-            image=self.image.detach(),
-            loss=loss.total,
-            terms=loss.terms,
-            elapsed=time.perf_counter() - self._began,
-            scale=self._scale + 1,
-            scales=len(self.sizes),
-        )
-
-    def end_state(self, stop_reason: str | None, began: float) -> RunEnd:
-        """The :class:`RunEnd` describing this run now."""
-        return RunEnd(
-            steps_done=self.steps_done,
-            total_steps=self.total_steps,
-            image=self.image.detach(),
-            best_image=self.best_image,
-            stop_reason=stop_reason,
-            elapsed=time.perf_counter() - began,
-        )
 
 
 def _hw(image: Tensor) -> tuple[int, int]:

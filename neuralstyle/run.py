@@ -1,0 +1,138 @@
+"""TransferRun: one run in progress, step by step and scale by scale.
+
+:meth:`StyleTransfer.start <neuralstyle.StyleTransfer.start>` returns one; iterating it does one
+optimizer step per item and, in a coarse-to-fine run, moves to the next scale when a scale's
+steps are done (upsampling the result, re-encoding the targets, starting a fresh optimizer). It
+keeps the lowest-loss image and, when asked, the moving average of the iterates, without reading
+anything back to the host.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+import torch
+from torch import Tensor
+
+from neuralstyle.callbacks import RunEnd, StepState
+from neuralstyle.image import ImageSource
+from neuralstyle.scales import resize, scale_sizes
+
+if TYPE_CHECKING:
+    from neuralstyle.transfer import RunInputs, StyleTransfer
+
+__all__ = ["TransferRun"]
+
+
+class TransferRun(Iterator[StepState]):
+    """An ongoing run: iterate it for one :class:`StepState` per step, stop whenever you like.
+
+    Attributes:
+        sizes: ``(height, width)`` of every scale, the output's last.
+        image: The image being optimized at the current scale (a leaf tensor that requires
+            grad).
+        targets: The current scale's targets.
+        optimizer: The current scale's optimizer.
+        best_image: The lowest-loss image seen so far at the current scale (per batch item).
+        average: The moving average of the iterates (``config.ema_decay``), else None.
+        steps_done: Steps completed, over all scales.
+    """
+
+    def __init__(
+        self, transfer: StyleTransfer, inputs: RunInputs, init: ImageSource | None
+    ) -> None:
+        began = time.perf_counter()
+        self._transfer = transfer
+        self._inputs = inputs
+        self.sizes = scale_sizes(*_hw(inputs.content_image), transfer.config.start_size)
+        self._scale = 0
+        self.targets = transfer.encode(inputs, self.sizes[0])
+        self._begin_scale(transfer.initial_image(self.targets, init))
+        self.steps_done = 0
+        self.seconds_targets = time.perf_counter() - began
+        self._began = time.perf_counter()
+
+    @property
+    def total_steps(self) -> int:
+        """Steps of the whole run: ``config.steps`` at every scale."""
+        return self._transfer.config.steps * len(self.sizes)
+
+    @property
+    def result_image(self) -> Tensor:
+        """What the run gives as its image now: the moving average if kept, else the iterate."""
+        return self.image.detach() if self.average is None else self.average
+
+    def _begin_scale(self, start: Tensor) -> None:
+        transfer = self._transfer
+        # Always contiguous, even with channels_last (the network input is converted on the way
+        # in): L-BFGS views the gradient as one flat vector, which a channels-last one is not.
+        self.image = start.detach().clone(memory_format=torch.contiguous_format)
+        self.image.requires_grad_(True)
+        # A fresh optimizer per scale: carrying Adam's moments over measured worse (the
+        # per-pixel gradient shrinks as the pixel count grows; see docs/howto/quality.md).
+        self.optimizer = transfer.make_optimizer(self.image)
+        self.best_image = self.image.detach().clone()
+        batch = self.image.shape[0]
+        self.best_per_item = torch.full((batch,), float("inf"), device=self.image.device)
+        keep_average = transfer.config.ema_decay is not None
+        self.average = self.image.detach().clone() if keep_average else None
+        self._scale_steps = 0
+
+    def _next_scale(self) -> None:
+        """Upsample the result to the next size, re-encode the targets there, go on."""
+        previous = self.result_image
+        self._scale += 1
+        size = self.sizes[self._scale]
+        self.targets = self._transfer.encode(self._inputs, size)
+        start = resize(previous, size)
+        if self._transfer.config.clamp:
+            start = start.clamp(0, 1)
+        self._begin_scale(start)
+
+    def __next__(self) -> StepState:
+        if self.steps_done >= self.total_steps:
+            raise StopIteration
+        config = self._transfer.config
+        if self._scale_steps == config.steps:
+            self._next_scale()
+        before = self.image.detach().clone()
+        loss = self._transfer.step(self.image, self.targets, self.optimizer)
+        # The loss belongs to the image before the update; keep it if it beats the best so far.
+        # NaN compares False, so a diverged step never replaces the best image.
+        better = loss.per_item < self.best_per_item
+        mask = better.view(-1, *([1] * (before.dim() - 1)))
+        self.best_image = torch.where(mask, before, self.best_image)
+        self.best_per_item = torch.where(better, loss.per_item, self.best_per_item)
+        self.steps_done += 1
+        self._scale_steps += 1
+        if self.average is not None and config.ema_decay is not None:
+            # Early on the average is the plain mean of the steps so far (no bias to the start).
+            weight = max(1 - config.ema_decay, 1 / self._scale_steps)
+            self.average.lerp_(self.image.detach(), weight)
+        return StepState(
+            step=self.steps_done,
+            total_steps=self.total_steps,
+            image=self.image.detach(),
+            loss=loss.total,
+            terms=loss.terms,
+            elapsed=time.perf_counter() - self._began,
+            scale=self._scale + 1,
+            scales=len(self.sizes),
+        )
+
+    def end_state(self, stop_reason: str | None, began: float) -> RunEnd:
+        """The :class:`RunEnd` describing this run now."""
+        return RunEnd(
+            steps_done=self.steps_done,
+            total_steps=self.total_steps,
+            image=self.image.detach(),
+            best_image=self.best_image,
+            stop_reason=stop_reason,
+            elapsed=time.perf_counter() - began,
+        )
+
+
+def _hw(image: Tensor) -> tuple[int, int]:
+    return int(image.shape[-2]), int(image.shape[-1])
