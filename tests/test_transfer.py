@@ -350,3 +350,33 @@ def test_colour_matching_the_style_pulls_the_palette_towards_the_content(method:
     assert float((mean_colour(matched) - target).norm()) < 0.5 * float(
         (mean_colour(plain) - target).norm()
     )
+
+
+def test_balanced_weights_mean_the_same_on_a_network_whose_features_are_58x_larger() -> None:
+    # Scaling the first convolution and every bias by a scales every feature map by a exactly
+    # (ReLU and average pooling are positively homogeneous): the situation of a Caffe-convention
+    # VGG against a torchvision one, whose relu1_x features differ by about 58x.
+    from tiny import TINY_LAYERS, tiny_network
+
+    from neuralstyle import FeatureExtractor
+
+    scale = 58.0
+    larger = tiny_network()
+    with torch.no_grad():
+        larger[0].weight.mul_(scale)
+        for module in larger:
+            if isinstance(module, torch.nn.Conv2d):
+                module.bias.mul_(scale)
+    big = FeatureExtractor(
+        list(TINY_LAYERS), backbone=larger, layer_names=dict(TINY_LAYERS), convention="identity"
+    )
+    image = random_image(seed=9)
+    for balance, same in (("target", True), ("none", False)):
+        config = replace(CONFIG, balance=balance)
+        small_run = StyleTransfer(LAYERS, config=config, extractor=tiny_extractor())
+        big_run = StyleTransfer(LAYERS, config=config, extractor=big)
+        small_loss = small_run.loss(image, small_run.targets(CONTENT, STYLE))
+        big_loss = big_run.loss(image, big_run.targets(CONTENT, STYLE))
+        for name, value in small_loss.terms.items():
+            close = torch.allclose(value, big_loss.terms[name], rtol=1e-4)
+            assert close == same, (balance, name, float(value), float(big_loss.terms[name]))
