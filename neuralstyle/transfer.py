@@ -549,10 +549,10 @@ class StyleTransfer:
                 )
         for name, weight in self.layer_map.style.items():
             if weight and config.style_weight:
-                value = sum(
-                    (self._region_loss(features[name], region, name) for region in targets.styles),
-                    torch.zeros((), device=image.device),
-                )
+                first, *others = targets.styles
+                value = self._region_loss(features[name], first, name)
+                for region in others:
+                    value = value + self._region_loss(features[name], region, name)
                 per_term[f"style/{name}"] = value * (weight * config.style_weight)
         if config.tv_weight:
             per_term["tv"] = total_variation(image, reduction="none") * config.tv_weight
