@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import platform
 import statistics
@@ -43,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from _results import json_safe
 from quality_metrics import color_histogram_distance, edge_ssim, feature_distance, gram_distance
 from torch import Tensor
 
@@ -386,17 +386,6 @@ def format_means(results: Mapping[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def _json_safe(value: Any) -> Any:
-    """Replace non-finite floats by None: JSON has no Infinity or NaN."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return value
-
-
 # -- main ------------------------------------------------------------------------------------------
 
 
@@ -427,7 +416,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
                 name, args, judge, lambda r: print(format_record(r), flush=True)
             )
             records.extend(done)
-        results = _json_safe(summarize(records, setup, args))
+        results = json_safe(summarize(records, setup, args))
     finally:
         torch.set_num_threads(threads)
     print(format_means(results))

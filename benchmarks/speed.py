@@ -48,6 +48,7 @@ from _common import (
     seconds_per_call,
     synchronize,
 )
+from _results import json_safe
 from torch import Tensor, nn
 
 from neuralstyle.features import FeatureExtractor
@@ -514,17 +515,6 @@ def format_table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
-def _json_safe(value: Any) -> Any:
-    """Replace non-finite floats by None: JSON has no Infinity or NaN."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(item) for item in value]
-    return value
-
-
 # -- main ------------------------------------------------------------------------------------------
 
 
@@ -580,7 +570,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         )
         steps = measure_steps(model, extractor, args)
         seed_run, reaches, gap, shapes = _quality(model, extractor, args)
-        results = _json_safe(
+        results = json_safe(
             summarize(steps, conv, seed_run, reaches, gap, shapes, args, load_start)
         )
     finally:
