@@ -30,7 +30,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny import random_image, tiny_extractor
+from tiny import picture, random_image, snapshot, tiny_extractor
 
 from neuralstyle import weights as weights_module
 from neuralstyle.backbones import get_spec
@@ -63,23 +63,6 @@ QUICK = ["--size", "32", "--steps", "1", "--quiet"]
 
 def tiny_transfer(config: TransferConfig = CONFIG, layers: LayerMap = LAYERS) -> StyleTransfer:
     return StyleTransfer(layers, config=config, extractor=tiny_extractor())
-
-
-def picture(path: Path, seed: int = 0, size: tuple[int, int] = (40, 32)) -> Path:
-    """A random RGB image file of ``size`` (width, height); the suffix picks the format."""
-    rng = np.random.default_rng(seed)
-    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
-    Image.fromarray(pixels).save(path)
-    return path
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` (hidden temporary files included) and its bytes."""
-    return {
-        str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 def one_error_line(err: str) -> str:

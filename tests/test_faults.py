@@ -33,7 +33,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny import random_image, tiny_extractor
+from tiny import picture, random_image, snapshot, tiny_extractor
 
 import neuralstyle
 from neuralstyle import weights as weights_module
@@ -56,21 +56,6 @@ PACKAGE = Path(neuralstyle.__file__).parent
 
 def tiny_transfer(config: TransferConfig = CONFIG) -> StyleTransfer:
     return StyleTransfer(LAYERS, config=config, extractor=tiny_extractor())
-
-
-def picture(path: Path, seed: int) -> Path:
-    rng = np.random.default_rng(seed)
-    Image.fromarray(rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)).save(path)
-    return path
-
-
-def snapshot(folder: Path) -> dict[str, bytes]:
-    """Every file under ``folder`` (hidden temporary files included) and its bytes."""
-    return {
-        str(path.relative_to(folder)): path.read_bytes()
-        for path in sorted(folder.rglob("*"))
-        if path.is_file()
-    }
 
 
 @pytest.fixture

@@ -7,8 +7,11 @@ on 16-32 px images and the whole suite stays fast on two cores.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from neuralstyle import FeatureExtractor
@@ -59,3 +62,20 @@ def random_image(
     """A seeded RGB image batch in [0, 1]."""
     generator = torch.Generator().manual_seed(seed)
     return torch.rand(batch, 3, height, width, generator=generator)
+
+
+def picture(path: Path, seed: int = 0, size: tuple[int, int] = (40, 32)) -> Path:
+    """A random RGB image file of ``size`` (width, height); the suffix picks the format."""
+    rng = np.random.default_rng(seed)
+    pixels = rng.integers(0, 256, (size[1], size[0], 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under ``folder`` (hidden temporary files included) and its bytes."""
+    return {
+        str(path.relative_to(folder)): path.read_bytes()
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
