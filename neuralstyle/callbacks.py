@@ -168,8 +168,10 @@ class Progress:
         if state.step % self.every and state.step != state.total_steps:
             return None
         rate = state.step / state.elapsed if state.elapsed > 0 else 0.0
+        # Losses of different scales are not comparable: say which scale a value belongs to.
+        scale = f"scale {state.scale}/{state.scales}  " if state.scales > 1 else ""
         text = (
-            f"step {state.step}/{state.total_steps}  loss {float(state.loss):.4g}  "
+            f"step {state.step}/{state.total_steps}  {scale}loss {float(state.loss):.4g}  "
             f"{rate:.2f} steps/s"
         )
         out = self._out()

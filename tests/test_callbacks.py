@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from pathlib import Path
@@ -55,6 +56,13 @@ def test_progress_writes_lines_at_its_interval_and_the_stop_reason() -> None:
     assert lines[0].startswith("step 5/100  loss 2")
     assert lines[1].startswith("step 10/100")
     assert lines[2] == "stopped after 10 steps: early stopping: flat"
+
+
+def test_progress_names_the_scale_of_a_coarse_to_fine_run() -> None:
+    stream = io.StringIO()
+    progress = Progress(every=1, stream=stream)
+    progress.on_step(dataclasses.replace(state(7, 2.0), scale=2, scales=3))
+    assert stream.getvalue().startswith("step 7/100  scale 2/3  loss 2")
 
 
 def test_loss_history_stacks_every_recorded_step() -> None:
