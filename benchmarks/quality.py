@@ -30,7 +30,6 @@ Smoke use: ``--size 32 --steps 2 --weights random --pairs 2`` runs in seconds, o
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -42,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from _results import json_safe
+from _results import json_safe, write_results
 from quality_metrics import color_histogram_distance, edge_ssim, feature_distance, gram_distance
 from torch import Tensor
 
@@ -420,11 +419,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     finally:
         torch.set_num_threads(threads)
     print(format_means(results))
-    line = json.dumps(results, allow_nan=False)
-    if not args.no_write:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(line + "\n")
-    print(line)
+    write_results(results, None if args.no_write else args.output)
     return dict(results)
 
 

@@ -26,7 +26,6 @@ The table goes to stdout; the last line is one JSON object, also written to ``--
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import os
 import platform
@@ -48,7 +47,7 @@ from _common import (
     seconds_per_call,
     synchronize,
 )
-from _results import json_safe
+from _results import json_safe, write_results
 from torch import Tensor, nn
 
 from neuralstyle.features import FeatureExtractor
@@ -576,10 +575,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     finally:
         torch.set_num_threads(threads)
     print(format_table(results))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(results, allow_nan=False)
-    args.output.write_text(line + "\n")
-    print(line)
+    write_results(results, args.output)
     return dict(results)
 
 

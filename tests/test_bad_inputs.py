@@ -810,18 +810,12 @@ def unknown_suffix(folder: Path) -> Path:
     return folder / "out.gif"
 
 
-def a_directory(folder: Path) -> Path:
-    path = folder / "folder.png"
-    path.mkdir()
-    return path
-
-
 @pytest.mark.parametrize(
     ("make", "fragment"),
     [
         pytest.param(no_such_folder, "folder does not exist: .*create it first", id="no-folder"),
         pytest.param(unknown_suffix, "suffix '.gif'; use one of .png", id="unknown-suffix"),
-        pytest.param(a_directory, "is a directory; pass a file path", id="a-directory"),
+        pytest.param(directory, "is a directory; pass a file path", id="a-directory"),
     ],
 )
 def test_impossible_output_paths(
@@ -836,7 +830,7 @@ def test_impossible_output_paths(
 
 
 @pytest.mark.parametrize(
-    "make", [no_such_folder, unknown_suffix, a_directory], ids=["no-folder", "gif", "directory"]
+    "make", [no_such_folder, unknown_suffix, directory], ids=["no-folder", "gif", "directory"]
 )
 def test_impossible_output_paths_on_the_command_line(
     workspace: Path, capsys: pytest.CaptureFixture[str], make: Callable[[Path], Path]

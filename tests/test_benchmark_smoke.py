@@ -21,6 +21,7 @@ from typing import Any
 
 import pytest
 import torch
+from tiny import one_thread
 from torch import nn
 
 from neuralstyle.image import example_image
@@ -149,17 +150,6 @@ def test_conv_throughput_flops_are_those_of_a_3x3_conv(bench: dict[str, ModuleTy
     assert "4->4" in measured.description
 
 
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Tiny convolutions on shared cores: a second OpenMP thread only waits (see ``run``)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def seed_net(bench: dict[str, ModuleType]) -> tuple[nn.Sequential, bool]:
     """The seed's network, and whether building it left the global RNG state alone."""
@@ -179,7 +169,7 @@ def test_seed_collects_relu_outputs(
 ) -> None:
     model = seed_net[0]
     image = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(2))
-    with torch.no_grad(), _one_thread():
+    with torch.no_grad(), one_thread():
         features = bench["seed_baseline"].get_feature_maps(image, model)
         relu1_1 = torch.relu(model[0](image))
     assert [f.shape[1] for f in features] == [64, 128, 256, 512, 512]
@@ -196,7 +186,7 @@ def test_seed_step_computes_weight_gradients(
     content, style = torch.randn(2, 1, 3, 32, 32, generator=generator)
     target = content.clone()
     before = target.clone()
-    with _one_thread():
+    with one_thread():
         seed.seed_step(model, content, style, target, seed.make_optimizer(target))
     # Parameters are not frozen, as in the seed: its backward pays for weight gradients too.
     assert model[0].weight.grad is not None

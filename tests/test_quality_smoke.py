@@ -22,8 +22,8 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-import torch
 from PIL import Image
+from tiny import one_thread
 
 from neuralstyle import PRESETS
 
@@ -33,17 +33,6 @@ CONTENTS = ("chelsea", "coffee")
 STYLES = ("great_wave", "starry_night")
 PAIRS = 3  # the first three of 2 x 2: chelsea x both styles, coffee x great_wave
 MEASURES = ("content_distance", "style_distance", "histogram_distance", "edge_ssim")
-
-
-@contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """Tiny convolutions on shared cores: a second OpenMP thread only waits."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -315,7 +304,7 @@ def test_gallery_runs_the_preset(gallery: ModuleType, tmp_path: Path) -> None:
         "--styles", "the_scream", "--cell", "32",
     )  # fmt: skip
     printed = io.StringIO()
-    with contextlib.redirect_stdout(printed), _one_thread():
+    with contextlib.redirect_stdout(printed), one_thread():
         gallery.main(argv)
     assert printed.getvalue().startswith("rocket x the_scream: ")
     with Image.open(tmp_path / "grid-small.jpg") as small:

@@ -6,7 +6,8 @@ on 16-32 px images and the whole suite stays fast on two cores.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -79,3 +80,14 @@ def snapshot(folder: Path) -> dict[str, bytes]:
         for path in sorted(folder.rglob("*"))
         if path.is_file()
     }
+
+
+@contextlib.contextmanager
+def one_thread() -> Iterator[None]:
+    """Run tiny convolutions on one thread: on shared cores a second OpenMP thread only waits."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
