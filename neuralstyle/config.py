@@ -86,6 +86,11 @@ class TransferConfig:
             upsampled (``steps`` at every size). None optimizes at the output size only.
         style_scale: Long side of the style image relative to the output's; None keeps the style
             image's own size.
+        tile_size: Optimize every scale whose long side exceeds this many pixels tile by tile
+            (overlapping square crops of this side, against style targets of the whole image), so
+            memory depends on the tile instead of the output; None optimizes whole images.
+        check_memory: Before a run starts, estimate its peak memory and refuse a size that will
+            not fit the device, naming the largest size that does.
         ema_decay: Output the exponential moving average of the iterates with this decay (e.g.
             0.9: it smooths the last few steps' noise); None outputs the last iterate.
         pooling: ``"max"`` or ``"avg"`` pooling in the default network (avg gives smoother
@@ -119,6 +124,8 @@ class TransferConfig:
     seed: int = 0
     size: int | None = None
     start_size: int | None = None
+    tile_size: int | None = None
+    check_memory: bool = True
     style_scale: float | None = 1.0
     ema_decay: float | None = None
     pooling: Literal["max", "avg"] = "max"
@@ -156,7 +163,7 @@ class TransferConfig:
         _choice("precision", self.precision, _PRECISIONS)
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ConfigError(f"seed must be an int, got {self.seed!r}")
-        for name in ("size", "start_size"):
+        for name in ("size", "start_size", "tile_size"):
             value = getattr(self, name)
             if value is not None and (
                 isinstance(value, bool) or not isinstance(value, int) or value < 1
