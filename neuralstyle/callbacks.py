@@ -68,6 +68,9 @@ class StepState:
         elapsed: Host seconds since the run started; queued device work may not have finished.
         scale: Which scale of a coarse-to-fine run this step belongs to, from 1.
         scales: How many scales the run has (1 unless ``config.start_size`` is set).
+        tile: At a scale optimized tile by tile (``config.tile_size``), which tile visit this
+            step belongs to, from 1; 0 at an untiled scale.
+        tiles: Tile visits of the current scale (0 at an untiled scale).
     """
 
     step: int
@@ -78,6 +81,8 @@ class StepState:
     elapsed: float
     scale: int = 1
     scales: int = 1
+    tile: int = 0
+    tiles: int = 0
 
     def peak_memory_bytes(self) -> int:
         """Peak memory of the image's device so far (see :func:`peak_memory_bytes`)."""
@@ -170,6 +175,8 @@ class Progress:
         rate = state.step / state.elapsed if state.elapsed > 0 else 0.0
         # Losses of different scales are not comparable: say which scale a value belongs to.
         scale = f"scale {state.scale}/{state.scales}  " if state.scales > 1 else ""
+        if state.tiles:  # a tile's loss is that tile's alone
+            scale += f"tile {state.tile}/{state.tiles}  "
         text = (
             f"step {state.step}/{state.total_steps}  {scale}loss {float(state.loss):.4g}  "
             f"{rate:.2f} steps/s"

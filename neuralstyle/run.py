@@ -4,7 +4,9 @@
 optimizer step per item and, in a coarse-to-fine run, moves to the next scale when a scale's
 steps are done (upsampling the result, re-encoding the targets, starting a fresh optimizer). It
 keeps the lowest-loss image and, when asked, the moving average of the iterates, without reading
-anything back to the host.
+anything back to the host. A scale larger than ``config.tile_size`` is optimized tile by tile
+(:class:`~neuralstyle.tiling.TiledScale`): there a step is one step of the current tile, and the
+image is the whole picture as the finished tiles left it.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from torch import Tensor
 from neuralstyle.callbacks import RunEnd, StepState
 from neuralstyle.image import ImageSource
 from neuralstyle.scales import resize, scale_sizes
+from neuralstyle.tiling import TiledScale, steps_per_tile
 
 if TYPE_CHECKING:
-    from neuralstyle.transfer import RunInputs, StyleTransfer
+    from neuralstyle.transfer import Loss, RunInputs, StyleTransfer
 
 __all__ = ["TransferRun"]
 
@@ -32,10 +35,13 @@ class TransferRun(Iterator[StepState]):
     Attributes:
         sizes: ``(height, width)`` of every scale, the output's last.
         image: The image being optimized at the current scale (a leaf tensor that requires
-            grad).
-        targets: The current scale's targets.
-        optimizer: The current scale's optimizer.
-        best_image: The lowest-loss image seen so far at the current scale (per batch item).
+            grad), or at a tiled scale the whole picture as the finished tiles left it.
+        targets: The current scale's targets (at a tiled scale, of the whole picture; each
+            tile's are cut from them).
+        optimizer: The current scale's optimizer (at a tiled scale, the current tile's).
+        best_image: The lowest-loss image seen so far at the current scale (per batch item); at
+            a tiled scale, whose tile losses do not compare, the picture itself.
+        tiled: The current scale's :class:`~neuralstyle.tiling.TiledScale`, or None.
         average: The moving average of the iterates (``config.ema_decay``), else None.
         steps_done: Steps completed, over all scales.
     """
@@ -47,7 +53,9 @@ class TransferRun(Iterator[StepState]):
         self._transfer = transfer
         self._inputs = inputs
         self.sizes = scale_sizes(*_hw(inputs.content_image), transfer.config.start_size)
+        self._steps = [self._steps_at(size) for size in self.sizes]
         self._scale = 0
+        self.tiled: TiledScale | None = None
         self.targets = transfer.encode(inputs, self.sizes[0])
         self._begin_scale(transfer.initial_image(self.targets, init))
         self.steps_done = 0
@@ -56,8 +64,15 @@ class TransferRun(Iterator[StepState]):
 
     @property
     def total_steps(self) -> int:
-        """Steps of the whole run: ``config.steps`` at every scale."""
-        return self._transfer.config.steps * len(self.sizes)
+        """Steps of the whole run: ``config.steps`` at every scale (every tile's at a tiled one)."""
+        return sum(self._steps)
+
+    def _steps_at(self, size: tuple[int, int]) -> int:
+        steps = self._transfer.config.steps
+        plan = self._transfer.tile_plan
+        if plan is None or not plan.needed(size):
+            return steps
+        return len(plan.visits(size)) * steps_per_tile(steps)
 
     @property
     def result_image(self) -> Tensor:
@@ -66,6 +81,17 @@ class TransferRun(Iterator[StepState]):
 
     def _begin_scale(self, start: Tensor) -> None:
         transfer = self._transfer
+        self._scale_steps = 0
+        plan = transfer.tile_plan
+        size = _hw(start)
+        if plan is not None and plan.needed(size):
+            self.tiled = TiledScale(transfer, self.targets, plan, start, transfer.config.steps)
+            self.image = self.best_image = self.tiled.image
+            self.optimizer = self.tiled.optimizer
+            self.best_per_item = self.tiled.estimate
+            self.average = None  # tiles end at different times: no common iterate to average
+            return
+        self.tiled = None
         # Always contiguous, even with channels_last (the network input is converted on the way
         # in): L-BFGS views the gradient as one flat vector, which a channels-last one is not.
         self.image = start.detach().clone(memory_format=torch.contiguous_format)
@@ -78,7 +104,6 @@ class TransferRun(Iterator[StepState]):
         self.best_per_item = torch.full((batch,), float("inf"), device=self.image.device)
         keep_average = transfer.config.ema_decay is not None
         self.average = self.image.detach().clone() if keep_average else None
-        self._scale_steps = 0
 
     def _next_scale(self) -> None:
         """Upsample the result to the next size, re-encode the targets there, go on."""
@@ -95,8 +120,10 @@ class TransferRun(Iterator[StepState]):
         if self.steps_done >= self.total_steps:
             raise StopIteration
         config = self._transfer.config
-        if self._scale_steps == config.steps:
+        if self._scale_steps == self._steps[self._scale]:
             self._next_scale()
+        if self.tiled is not None:
+            return self._tiled_step()
         before = self.image.detach().clone()
         loss = self._transfer.step(self.image, self.targets, self.optimizer)
         # The loss belongs to the image before the update; keep it if it beats the best so far.
@@ -111,6 +138,19 @@ class TransferRun(Iterator[StepState]):
             # Early on the average is the plain mean of the steps so far (no bias to the start).
             weight = max(1 - config.ema_decay, 1 / self._scale_steps)
             self.average.lerp_(self.image.detach(), weight)
+        return self._state(loss)
+
+    def _tiled_step(self) -> StepState:
+        """One step of the current tile; the picture changes when a tile is blended back."""
+        assert self.tiled is not None
+        loss = self.tiled.step()
+        self.optimizer = self.tiled.optimizer
+        self.best_per_item = self.tiled.estimate
+        self.steps_done += 1
+        self._scale_steps += 1
+        return self._state(loss, tile=self.tiled.visit + 1, tiles=len(self.tiled.tiles))
+
+    def _state(self, loss: Loss, *, tile: int = 0, tiles: int = 0) -> StepState:
         return StepState(
             step=self.steps_done,
             total_steps=self.total_steps,
@@ -120,6 +160,8 @@ class TransferRun(Iterator[StepState]):
             elapsed=time.perf_counter() - self._began,
             scale=self._scale + 1,
             scales=len(self.sizes),
+            tile=tile,
+            tiles=tiles,
         )
 
     def end_state(self, stop_reason: str | None, began: float) -> RunEnd:

@@ -16,6 +16,7 @@ Nothing in a step reads a value back to the host, so a GPU never waits for Pytho
 from __future__ import annotations
 
 import contextlib
+import functools
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -53,6 +54,7 @@ from neuralstyle.masks import load_mask, mask_at
 from neuralstyle.presets import DEFAULT, Preset, get_preset
 from neuralstyle.run import TransferRun
 from neuralstyle.scales import resize
+from neuralstyle.tiling import TilePlan
 
 __all__ = ["Loss", "RunInputs", "StyleRegion", "StyleTransfer", "Targets", "TransferResult"]
 
@@ -118,6 +120,9 @@ class Targets:
             scale.
         content_mask: ``(1, 1, H, W)`` where the image may change (1) and where it stays the
             content (0), or None for everywhere.
+        counted: Layer -> ``(1, 1, h, w)`` 0/1 map of the feature positions the content loss
+            counts (a tile's core, see :mod:`neuralstyle.tiling`; style regions carry theirs in
+            their masks), or None for every position.
     """
 
     content_image: Tensor
@@ -126,6 +131,7 @@ class Targets:
     styles: tuple[StyleRegion, ...]
     objective_scale: Tensor
     content_mask: Tensor | None = None
+    counted: Mapping[str, Tensor] | None = None
 
 
 @dataclass(frozen=True)
@@ -237,6 +243,19 @@ class StyleTransfer:
         """
         chosen = get_preset(preset) if isinstance(preset, str) else preset
         return cls(chosen.layer_map, config=chosen.config, extractor=extractor, callbacks=callbacks)
+
+    @functools.cached_property
+    def tile_plan(self) -> TilePlan | None:
+        """How scales larger than ``config.tile_size`` are cut into tiles (None without tiling).
+
+        Raises:
+            ConfigError: ``tile_size`` is too small for the network's strides.
+        """
+        if self.config.tile_size is None:
+            return None
+        return TilePlan.probe(
+            self.config.tile_size, self.features, self.extractor.min_size, self.device
+        )
 
     # -- seams -------------------------------------------------------------------------------------
 
@@ -356,14 +375,23 @@ class StyleTransfer:
         it once per scale.
         """
         content_image = resize(inputs.content_image, size).clamp_(0, 1)
-        features = self._features(content_image)
-        content_targets = {name: features[name] for name in self.layer_map.content}
-        shapes = {name: features[name].shape[-2:] for name in self.layer_map.style}
+        plan = self.tile_plan
+        if plan is not None and plan.needed(size):
+            # Too large for one pass: the whole image's content maps, assembled tile by tile.
+            content_layers = list(self.layer_map.content)
+            content_targets = plan.content_maps(self.features, content_image, content_layers)
+            shapes = {name: plan.feature_shape(name, size) for name in self.layer_map.style}
+        else:
+            features = self.features(content_image)
+            content_targets = {name: features[name] for name in self.layer_map.content}
+            shapes = {name: _hw(features[name]) for name in self.layer_map.style}
         content_mask = None if inputs.content_mask is None else mask_at(inputs.content_mask, size)
         regions = self._regions(inputs, content_image, content_mask, shapes)
         content_norm = self._content_norms(content_targets)
         one = torch.ones((), device=self.device)
         unscaled = Targets(content_image, content_targets, content_norm, regions, one, content_mask)
+        if plan is not None and plan.needed(size):
+            return unscaled  # each tile measures its own scale (TiledScale)
         # Normalize by the loss of the content image itself: the usual starting point, and defined
         # by the targets alone, so every way of driving the loop agrees on it.
         reference = self.loss(content_image, unscaled).total
@@ -374,7 +402,7 @@ class StyleTransfer:
         inputs: RunInputs,
         content_image: Tensor,
         content_mask: Tensor | None,
-        shapes: Mapping[str, torch.Size],
+        shapes: Mapping[str, tuple[int, int]],
     ) -> tuple[StyleRegion, ...]:
         """One region per masked style, or one region (the blend) over the content mask."""
         scale = max(content_image.shape[-2:]) / max(inputs.content_image.shape[-2:])
@@ -396,7 +424,7 @@ class StyleTransfer:
         self,
         targets: dict[str, StyleTarget],
         mask: Tensor | None,
-        shapes: Mapping[str, torch.Size],
+        shapes: Mapping[str, tuple[int, int]],
     ) -> StyleRegion:
         if self.config.balance == "none":
             norms = dict.fromkeys(targets, torch.ones((), device=self.device))
@@ -417,7 +445,7 @@ class StyleTransfer:
             # Recolour the style to each content item's palette.
             batch = image.expand(content_image.shape[0], -1, -1, -1)
             image = match_color(batch, content_image, method=method)
-        features = self._features(image)
+        features = self.features(image)
         return {name: self._style_target(features[name]) for name in self.layer_map.style}
 
     def visible(self, image: Tensor, targets: Targets) -> Tensor:
@@ -465,7 +493,9 @@ class StyleTransfer:
             return gaussian_statistics(features.float())
         return gram_matrix(features.float(), normalize=self.config.gram_normalize)
 
-    def _features(self, image: Tensor) -> dict[str, Tensor]:
+    def features(self, image: Tensor) -> dict[str, Tensor]:
+        """The extractor's feature maps of ``image`` with the config's precision and memory
+        format (gradients flow unless called under ``torch.no_grad()``)."""
         if self.config.channels_last:
             image = image.contiguous(memory_format=torch.channels_last)
         with self._autocast():
@@ -538,12 +568,12 @@ class StyleTransfer:
                 f"got {tuple(image.shape)}"
             )
         image = self.visible(image, targets)
-        features = self._features(image)
+        features = self.features(image)
         config = self.config
         per_term: dict[str, Tensor] = {}
         for name, weight in self.layer_map.content.items():
             if weight and config.content_weight:
-                value = content_loss(features[name], targets.content[name], reduction="none")
+                value = _content_value(features[name], targets, name)
                 per_term[f"content/{name}"] = (
                     value * targets.content_norm[name] * (weight * config.content_weight)
                 )
@@ -749,6 +779,18 @@ def _blend(targets: Sequence[StyleTarget], weights: Sequence[float]) -> StyleTar
     return sum(
         (w / total * g for w, g in zip(weights, grams, strict=True)), torch.zeros_like(grams[0])
     )
+
+
+def _content_value(features: Tensor, targets: Targets, name: str) -> Tensor:
+    """``(B,)`` content loss of one layer, over the positions ``targets.counted`` keeps."""
+    target = targets.content[name]
+    if targets.counted is None:
+        return content_loss(features, target, reduction="none")
+    counted = targets.counted[name]
+    # Zeroed outside, the mean over all positions is the sum inside over all positions:
+    # rescale it to the mean over the counted ones.
+    value = content_loss(features * counted, target * counted, reduction="none")
+    return value * (counted.numel() / counted.sum().clamp_min(1))
 
 
 def _detached(terms: Mapping[str, Tensor]) -> dict[str, Tensor]:
