@@ -23,7 +23,7 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import torch
 from torch import Tensor
@@ -40,6 +40,7 @@ PASSES = 2
 them."""
 
 FeatureFunction = Callable[[Tensor], Mapping[str, Tensor]]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -192,6 +193,29 @@ class TilePlan:
                 inner_rows, inner_cols = _feature_slices(_relative(tile.core, tile.crop), stride)
                 maps[name][..., rows, cols] = found[name][..., inner_rows, inner_cols].float()
         return maps
+
+    @torch.no_grad()
+    def core_statistics(
+        self,
+        features: FeatureFunction,
+        image: Tensor,
+        layers: Sequence[str],
+        statistic: Callable[[Tensor, Tensor], T],
+    ) -> dict[str, list[tuple[int, T]]]:
+        """Layer -> ``statistic(maps, core mask)`` of every tile core of ``image``, each with the
+        core's position count at that layer.
+
+        Sums over positions (Grams, means, second moments) pool exactly from these, so a style
+        image too large for one forward pass still gets its whole-image targets.
+        """
+        size = (image.shape[-2], image.shape[-1])
+        found: dict[str, list[tuple[int, T]]] = {name: [] for name in layers}
+        for tile in self.layout(size, 0):
+            maps = self._checked(features(_cut(image, tile.crop)), tile.crop, layers)
+            for name in layers:
+                core = self._core_positions(tile, self.strides[name], image.device)
+                found[name].append((int(core.sum()), statistic(maps[name], core)))
+        return found
 
     def _checked(
         self, found: Mapping[str, Tensor], crop: tuple[int, int, int, int], layers: Sequence[str]

@@ -445,8 +445,23 @@ class StyleTransfer:
             # Recolour the style to each content item's palette.
             batch = image.expand(content_image.shape[0], -1, -1, -1)
             image = match_color(batch, content_image, method=method)
+        plan = self.tile_plan
+        if plan is not None and plan.needed(_hw(image)):
+            # Too large for one pass: pool the statistics of tile cores (they are sums over
+            # positions, so the pooled targets are the whole image's).
+            layers = list(self.layer_map.style)
+            found = plan.core_statistics(self.features, image, layers, self._style_target)
+            return {name: self._pooled(parts) for name, parts in found.items()}
         features = self.features(image)
         return {name: self._style_target(features[name]) for name in self.layer_map.style}
+
+    def _pooled(self, parts: Sequence[tuple[int, StyleTarget]]) -> StyleTarget:
+        """Whole-image target from the targets of disjoint parts with their position counts."""
+        targets = [target for _, target in parts]
+        grams = [target for target in targets if isinstance(target, Tensor)]
+        if self.config.gram_normalize == "none" and grams:
+            return torch.stack(grams).sum(0)  # unnormalized Grams are plain sums: they add up
+        return _blend(targets, [float(count) for count, _ in parts])
 
     def visible(self, image: Tensor, targets: Targets) -> Tensor:
         """The picture an optimized image stands for: itself, or inside the content mask only.
@@ -488,10 +503,10 @@ class StyleTransfer:
             )
         return blend
 
-    def _style_target(self, features: Tensor) -> StyleTarget:
+    def _style_target(self, features: Tensor, mask: Tensor | None = None) -> StyleTarget:
         if self.config.style_loss == "wasserstein":
-            return gaussian_statistics(features.float())
-        return gram_matrix(features.float(), normalize=self.config.gram_normalize)
+            return gaussian_statistics(features.float(), mask=mask)
+        return gram_matrix(features.float(), normalize=self.config.gram_normalize, mask=mask)
 
     def features(self, image: Tensor) -> dict[str, Tensor]:
         """The extractor's feature maps of ``image`` with the config's precision and memory

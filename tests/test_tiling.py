@@ -118,6 +118,33 @@ def test_content_maps_from_tiles_match_the_whole_image_given_enough_context() ->
         torch.testing.assert_close(assembled[name], whole[name], rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize(
+    ("style_loss", "normalize"),
+    [("gram", "chw"), ("gram", "hw"), ("gram", "none"), ("wasserstein", "chw")],
+)
+def test_a_style_image_larger_than_a_tile_gets_its_whole_image_targets(
+    style_loss: str, normalize: str
+) -> None:
+    """Grams and Gaussian fits pooled over tile cores equal those of one whole forward pass
+    (a margin of 8 px covers the tiny network's receptive field)."""
+    run = transfer(tile_size=32, style_loss=style_loss, gram_normalize=normalize)
+    assert run.tile_plan is not None
+    whole_run = transfer(tile_size=None, style_loss=style_loss, gram_normalize=normalize)
+    style = random_image(80, 64, seed=4)
+    run.__dict__["tile_plan"] = TilePlan(32, 8, 4, run.tile_plan.strides)  # enough context
+    pooled = run._style_targets(style, 1.0, style)
+    whole = whole_run._style_targets(style, 1.0, style)
+    for name in LAYERS.style:
+        got, want = pooled[name], whole[name]
+        if isinstance(want, torch.Tensor):
+            assert isinstance(got, torch.Tensor)
+            torch.testing.assert_close(got, want, rtol=1e-4, atol=1e-6)
+        else:
+            assert not isinstance(got, torch.Tensor)
+            torch.testing.assert_close(got.mean, want.mean, rtol=1e-4, atol=1e-6)
+            torch.testing.assert_close(got.covariance, want.covariance, rtol=1e-4, atol=1e-6)
+
+
 def test_crop_targets_count_the_core_and_keep_global_style_targets() -> None:
     run = transfer(tile_size=32)
     content, style = random_image(72, 56, seed=1), random_image(40, 40, seed=2)
