@@ -6,9 +6,11 @@ baseline and the benchmark cannot drift in how they load pixels or read a clock.
 
 from __future__ import annotations
 
+import contextlib
 import statistics
+import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,9 +24,12 @@ from torchvision import transforms
 
 __all__ = [
     "ConvThroughput",
+    "PeakMemory",
     "count_flops",
     "load_pixels",
+    "load_vgg19_features",
     "measure_conv_throughput",
+    "peak_memory",
     "seconds_per_call",
     "seeded_vgg19_features",
     "synchronize",
@@ -203,3 +208,112 @@ def measure_conv_throughput(
         f"median of {repeats}"
     )
     return ConvThroughput(description, flops, seconds)
+
+
+def load_vgg19_features(path: str | Path) -> nn.Sequential:
+    """``vgg19().features`` holding the state dict saved at ``path``, without random init first.
+
+    The modules are built on the meta device and the saved tensors assigned to them: a process
+    that only needs known weights (a memory probe) skips torchvision's initialization, which
+    costs seconds for the classifier alone. ``requires_grad`` stays as constructed (True).
+
+    Example:
+        >>> torch.save(seeded_vgg19_features(0).state_dict(), "vgg19.pt")  # doctest: +SKIP
+        >>> len(load_vgg19_features("vgg19.pt"))  # doctest: +SKIP
+        37
+    """
+    with torch.device("meta"):
+        features: nn.Sequential = torchvision.models.vgg19(weights=None).features
+    features.load_state_dict(torch.load(path, weights_only=True), assign=True)
+    return features
+
+
+@dataclass
+class PeakMemory:
+    """What :func:`peak_memory` read: filled in when its ``with`` block ends.
+
+    Attributes:
+        method: How it was measured, for the report.
+        baseline_bytes: In use when the block began.
+        peak_bytes: The most in use during the block (None until the block ends).
+    """
+
+    method: str
+    baseline_bytes: int
+    peak_bytes: int | None = None
+
+    @property
+    def added_bytes(self) -> int:
+        """Peak above the baseline: what the block itself needed."""
+        if self.peak_bytes is None:
+            raise RuntimeError("the peak is known once the peak_memory block has ended")
+        return max(self.peak_bytes - self.baseline_bytes, 0)
+
+
+@contextlib.contextmanager
+def peak_memory(device: torch.device) -> Iterator[PeakMemory]:
+    """Measure the peak memory of the ``with`` block on ``device``.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` after resetting the peak (tensors only, not the
+    allocator's cache). CPU on Linux: the peak resident set ``VmHWM``, reset first
+    (``/proc/self/clear_refs``) so an earlier, larger peak (building a network) does not hide the
+    block's own; not ``ru_maxrss``, which on Linux also keeps the size of the image an ``exec``
+    replaced (a subprocess of a large parent reports the parent's size). Elsewhere: the growth of
+    ``ru_maxrss``. RSS counts everything the process touched, so run each measurement in a fresh
+    process for a clean baseline.
+
+    Example:
+        >>> with peak_memory(torch.device("cpu")) as reading:
+        ...     data = torch.ones(4_000_000)
+        >>> reading.peak_bytes >= reading.baseline_bytes
+        True
+    """
+    if device.type == "cuda":
+        synchronize(device)
+        reading = PeakMemory("torch.cuda.max_memory_allocated", torch.cuda.memory_allocated(device))
+        torch.cuda.reset_peak_memory_stats(device)
+        yield reading
+        synchronize(device)
+        reading.peak_bytes = torch.cuda.max_memory_allocated(device)
+        return
+    if device.type != "cpu":
+        raise ValueError(f"peak_memory measures 'cuda' or 'cpu', got {device.type!r}")
+    reset = _reset_peak_rss()
+    baseline = _status_bytes("VmRSS")
+    if baseline is None:  # no /proc: the growth of ru_maxrss is all there is
+        reading = PeakMemory("ru_maxrss growth", _max_rss())
+        yield reading
+        reading.peak_bytes = _max_rss()
+        return
+    method = "VmHWM - VmRSS before" + (" (high-water mark reset)" if reset else "")
+    reading = PeakMemory(method, baseline)
+    yield reading
+    reading.peak_bytes = _status_bytes("VmHWM")
+
+
+def _max_rss() -> int:
+    import resource  # POSIX only: imported here so the module still loads elsewhere
+
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak) if sys.platform == "darwin" else int(peak) * 1024  # bytes vs KiB
+
+
+def _status_bytes(field: str) -> int | None:
+    """``VmRSS`` or ``VmHWM`` of this process in bytes (Linux ``/proc``), else None."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    for line in status.splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
+def _reset_peak_rss() -> bool:
+    """Reset the peak resident set to the current one (Linux >= 4.0); False where impossible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
