@@ -38,6 +38,7 @@ from _results import write_results
 from torch import Tensor
 
 from neuralstyle import FeatureExtractor, StyleTransfer, load_image, save_image
+from neuralstyle.memory import estimate_peak_bytes
 from neuralstyle.presets import DEFAULT
 from neuralstyle.tiling import PASSES, TilePlan
 
@@ -131,6 +132,7 @@ def child_tiled(args: argparse.Namespace) -> dict[str, Any]:
         "steps_done": result.steps_done,
         "seconds": seconds,
         "peak_memory_gib": _peak_gib(),
+        "estimated_gib": estimate_peak_bytes(transfer, args.size, args.size) / 2**30,
         **seam_ratio(result.image, transfer.tile_plan),
     }
     if args.pictures:
@@ -254,13 +256,15 @@ def format_table(results: dict[str, Any]) -> str:
     lines = [
         f"start picture: {start['seconds']:.1f} s, peak {start['peak_memory_gib']:.2f} GiB",
         "",
-        "| output | tile | steps/scale | steps | seconds | peak GiB | seam ratio (pass 0 / 1) |",
+        "| output | tile | steps/scale | steps | seconds | peak GiB (estimated) "
+        "| seam ratio (pass 0 / 1) |",
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for run in results["runs"]:
         lines.append(
             f"| {run['width']}x{run['height']} | {run['tile']} | {run['steps_per_scale']} | "
-            f"{run['steps_done']} | {run['seconds']:.1f} | {run['peak_memory_gib']:.2f} | "
+            f"{run['steps_done']} | {run['seconds']:.1f} | {run['peak_memory_gib']:.2f} "
+            f"({run['estimated_gib']:.2f}) | "
             f"{run['seam_ratio']:.3f} ({run['seam_ratio_pass_0']:.3f} / "
             f"{run['seam_ratio_pass_1']:.3f}) |"
         )

@@ -29,7 +29,7 @@ from neuralstyle import __version__
 from neuralstyle.backbones import BackboneName
 from neuralstyle.callbacks import Callback, Progress, RunEnd, RunStart, Snapshots, StepState, Stop
 from neuralstyle.config import TransferConfig
-from neuralstyle.errors import ConfigError, ImageError, NeuralStyleError
+from neuralstyle.errors import ConfigError, ImageError, InsufficientMemoryError, NeuralStyleError
 from neuralstyle.features import FeatureExtractor
 from neuralstyle.image import check_output_path, example_image, load_alpha, save_image
 from neuralstyle.presets import DEFAULT, PRESETS, Preset, get_preset
@@ -619,6 +619,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("neuralstyle: interrupted", file=sys.stderr)
         return 130
+    except InsufficientMemoryError as error:  # refused before the run: its message says it all
+        if debug:
+            raise
+        print(f"neuralstyle: error: {_one_line(error)}", file=sys.stderr)
+        return 1
     except (torch.OutOfMemoryError, MemoryError) as error:
         if debug:
             raise

@@ -14,6 +14,7 @@ __all__ = [
     "DeviceMismatchError",
     "ImageError",
     "ImageNotFoundError",
+    "InsufficientMemoryError",
     "LayerNotFoundError",
     "NeuralStyleError",
     "ShapeError",
@@ -61,3 +62,8 @@ class WeightsError(NeuralStyleError, ValueError):
 class WeightsNotFoundError(NeuralStyleError, FileNotFoundError):
     """Weights are not available locally and cannot be downloaded; the message says where to put
     them."""
+
+
+class InsufficientMemoryError(NeuralStyleError, MemoryError):
+    """A run's estimated peak memory exceeds what the device has free; the message gives the
+    largest size that fits and the tiling option (see :func:`neuralstyle.memory.check_fits`)."""

@@ -20,6 +20,7 @@ from torch import Tensor
 
 from neuralstyle.callbacks import RunEnd, StepState
 from neuralstyle.image import ImageSource
+from neuralstyle.memory import check_fits
 from neuralstyle.scales import resize, scale_sizes
 from neuralstyle.tiling import TiledScale, steps_per_tile
 
@@ -53,6 +54,8 @@ class TransferRun(Iterator[StepState]):
         self._transfer = transfer
         self._inputs = inputs
         self.sizes = scale_sizes(*_hw(inputs.content_image), transfer.config.start_size)
+        # Refuse a size that will not fit before any work (config.check_memory turns it off).
+        check_fits(transfer, *_hw(inputs.content_image), int(inputs.content_image.shape[0]))
         self._steps = [self._steps_at(size) for size in self.sizes]
         self._scale = 0
         self.tiled: TiledScale | None = None
