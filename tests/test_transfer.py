@@ -380,3 +380,15 @@ def test_balanced_weights_mean_the_same_on_a_network_whose_features_are_58x_larg
         for name, value in small_loss.terms.items():
             close = torch.allclose(value, big_loss.terms[name], rtol=1e-4)
             assert close == same, (balance, name, float(value), float(big_loss.terms[name]))
+
+
+@pytest.mark.parametrize("tile_size", [None, 16])
+def test_a_run_leaves_the_thread_count_as_the_caller_set_it(tile_size: int | None) -> None:
+    """The library never picks its own thread count: torch.set_num_threads is the caller's."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        make(replace(CONFIG, tile_size=tile_size)).run(random_image(40, 32), random_image(24, 24))
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
