@@ -360,11 +360,13 @@ def _scale(
         encode = batch * probe.encode.peak(max(pixels, style_pixels))
     else:
         step_pixels = min(tile, height) * min(tile, width)
-        # As the tiled loop keeps them: about 6 full-size images (the image, the content, the
-        # best, the start and copies), Adam's two moments of the whole picture, and the content
-        # layers' maps in float32.
+        # As the tiled loop keeps them: the image, the content at the output and at this scale,
+        # the previous scale while this one starts, the style image, the outputs and their
+        # transient copies (12 full-size images: calibrated on a 4096 px run, 7.05 GiB measured
+        # for the whole process, benchmarks/results/tiling.json), Adam's two moments of the
+        # whole picture, and the content layers' maps in float32.
         moments = 2 if config.optimizer == "adam" else 0
-        full_size = (6 + moments) * _image_bytes(batch, pixels)
+        full_size = (12 + moments) * _image_bytes(batch, pixels)
         full_size += batch * probe.content_maps * pixels
         # The content maps and the style's statistics are both gathered one tile at a time.
         encode = batch * probe.encode.peak(step_pixels)
