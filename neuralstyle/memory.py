@@ -36,7 +36,6 @@ import numpy as np
 import torch
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
-from torch.utils._pytree import tree_flatten
 
 from neuralstyle.errors import InsufficientMemoryError
 from neuralstyle.scales import scale_sizes
@@ -126,7 +125,15 @@ class _LiveBytes(TorchDispatchMode):  # type: ignore[no-untyped-call]
 
 
 def _tensors(tree: object) -> Iterator[Tensor]:
-    return (leaf for leaf in tree_flatten(tree)[0] if isinstance(leaf, Tensor))
+    """The tensors of an operator's output: one tensor, or nested tuples, lists and dicts."""
+    if isinstance(tree, Tensor):
+        yield tree
+    elif isinstance(tree, (tuple, list)):
+        for item in tree:
+            yield from _tensors(item)
+    elif isinstance(tree, dict):
+        for item in tree.values():
+            yield from _tensors(item)
 
 
 @dataclass(frozen=True)
