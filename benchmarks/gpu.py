@@ -154,7 +154,7 @@ def _objectives(args: argparse.Namespace) -> list[Objective]:
     bundled = FeatureExtractor(
         DEFAULT.layer_map.layers, pooling=DEFAULT.config.pooling, padding=DEFAULT.config.padding
     )
-    seed_model, seeded = speed._networks(args.weights_seed, device)
+    seed_model, seeded = speed.seed_networks(args.weights_seed, device)
     del seed_model  # the seed's own loop is not measured here
     return [
         Objective("default", DEFAULT.layer_map, DEFAULT.config, bundled.to(device)),

@@ -186,7 +186,7 @@ def _step_fn(
         target = content_n.clone()
         optimizer = seed.make_optimizer(target)
         return partial(seed.seed_step, model, content_n, style_n, target, optimizer), 0
-    transfer = speed._transfer(
+    transfer = speed.seed_objective_transfer(
         extractor, torch.device(args.device), "lbfgs" if loop == "lbfgs" else "adam"
     )
     targets = transfer.targets(content, style)
@@ -685,7 +685,7 @@ def draw_plot(results: Mapping[str, Any], path: Path) -> None:
 
 def _measure(args: argparse.Namespace, began: float) -> dict[str, Any]:
     device = torch.device(args.device)
-    networks = speed._networks(args.weights_seed, device)
+    networks = speed.seed_networks(args.weights_seed, device)
     conv = measure_conv_throughput(
         device, channels=args.conv_channels, size=args.conv_size, repeats=args.conv_repeats
     )

@@ -54,7 +54,7 @@ from neuralstyle.features import FeatureExtractor
 from neuralstyle.presets import SEED
 from neuralstyle.transfer import StyleTransfer
 
-__all__ = ["main"]
+__all__ = ["main", "seed_networks", "seed_objective_transfer"]
 
 TARGET_STEP_RATIO = 0.25
 TARGET_CONV_EFFICIENCY = 0.75
@@ -156,7 +156,9 @@ def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> No
         parser.error("--warmup must be >= 0 and --time-limit > 0")
 
 
-def _networks(weights_seed: int, device: torch.device) -> tuple[nn.Sequential, FeatureExtractor]:
+def seed_networks(
+    weights_seed: int, device: torch.device
+) -> tuple[nn.Sequential, FeatureExtractor]:
     """The seed's whole VGG19 and our extractor, loaded with the very same weights."""
     model = seed.seed_model(weights_seed, device)
     with tempfile.TemporaryDirectory() as folder:
@@ -168,9 +170,10 @@ def _networks(weights_seed: int, device: torch.device) -> tuple[nn.Sequential, F
     return model, extractor
 
 
-def _transfer(
+def seed_objective_transfer(
     extractor: FeatureExtractor, device: torch.device, optimizer: OptimizerName
 ) -> StyleTransfer:
+    """Our loop on the seed's objective (SEED preset) with ``optimizer``, on ``extractor``."""
     config = replace(SEED.config, device=str(device), style_scale=None)
     if optimizer == "lbfgs":
         config = replace(config, optimizer="lbfgs", learning_rate=None)
@@ -240,7 +243,7 @@ def measure_steps(
         model, seed.normalize(content), seed.normalize(style), args
     )
     our_seconds, our_flops = _time_our_step(
-        _transfer(extractor, device, "adam"), content, style, args
+        seed_objective_transfer(extractor, device, "adam"), content, style, args
     )
     return StepTiming(
         height=side,
@@ -527,7 +530,7 @@ def _quality(
     max_steps = args.max_steps if args.max_steps is not None else 2 * args.seed_steps
     reaches = []
     for name in ("adam", "lbfgs"):
-        transfer = _transfer(extractor, device, name)
+        transfer = seed_objective_transfer(extractor, device, name)
         _warm_up(transfer, content, style, args.warmup)
         reaches.append(
             reach_loss(
@@ -540,7 +543,7 @@ def _quality(
             )
         )
     gap = objective_gap(
-        _transfer(extractor, device, "adam"), content, style, seed_run, final_pixels
+        seed_objective_transfer(extractor, device, "adam"), content, style, seed_run, final_pixels
     )
     return seed_run, reaches, gap, (tuple(content.shape), tuple(style.shape))
 
@@ -563,7 +566,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     torch.set_num_threads(args.threads)
     try:
         device = torch.device(args.device)
-        model, extractor = _networks(args.weights_seed, device)
+        model, extractor = seed_networks(args.weights_seed, device)
         conv = measure_conv_throughput(
             device, channels=args.conv_channels, size=args.conv_size, repeats=args.conv_repeats
         )
