@@ -343,11 +343,7 @@ class TiledScale:
         """Cut the next tile's crop and targets and give it a fresh optimizer."""
         self.visit += 1
         tile = self.tiles[self.visit]
-        targets = self._plan.crop_targets(self._targets, tile)
-        # L-BFGS's tolerances need the crop's own loss scale; one forward without gradients.
-        with torch.no_grad():
-            reference = self._transfer.loss(targets.content_image, targets).total
-        self.crop_targets = replace(targets, objective_scale=1 / reference.float().clamp_min(1e-30))
+        self.crop_targets = self._plan.crop_targets(self._targets, tile)
         self.crop = _cut(self.image, tile.crop).clone().requires_grad_(True)
         # Only the core moves: the margin is the neighbours as they are (a zero gradient leaves
         # Adam's and L-BFGS's updates zero there).
@@ -357,6 +353,14 @@ class TiledScale:
         self.optimizer = self._transfer.make_optimizer(self.crop)
         if isinstance(self.optimizer, torch.optim.Adam):
             self._resume_adam(tile, core)
+        if isinstance(self.optimizer, torch.optim.LBFGS):
+            # Its tolerances need the crop's own loss scale (one forward without gradients);
+            # the other optimizers never read it.
+            with torch.no_grad():
+                targets = self.crop_targets
+                reference = self._transfer.loss(targets.content_image, targets).total
+            scale = 1 / reference.float().clamp_min(1e-30)
+            self.crop_targets = replace(targets, objective_scale=scale)
         self._steps_in_visit = 0
 
     def _resume_adam(self, tile: Tile, core: Tensor) -> None:

@@ -306,3 +306,17 @@ def test_a_network_whose_maps_shrink_unevenly_is_refused() -> None:
         StyleTransfer(layers, config=config, extractor=extractor).run(
             random_image(72, 56), random_image(32, 32)
         )
+
+
+def test_a_tiled_lbfgs_run_scales_each_crop_by_its_own_content_loss() -> None:
+    run = transfer(tile_size=32, optimizer="lbfgs", steps=6).start(
+        random_image(72, 56, seed=1), random_image(40, 40, seed=2)
+    )
+    assert run.tiled is not None
+    targets = run.tiled.crop_targets
+    with torch.no_grad():
+        reference = run._transfer.loss(targets.content_image, targets).total
+    torch.testing.assert_close(targets.objective_scale, 1 / reference)
+    states = list(run)
+    assert all(torch.isfinite(state.loss) for state in states)
+    assert torch.isfinite(run.image).all()
