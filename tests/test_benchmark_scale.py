@@ -14,6 +14,7 @@ import importlib
 import io
 import json
 import math
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -201,18 +202,32 @@ def test_sizes_the_seed_cannot_run_are_refused(
     assert "--sizes must be >= 32" in capsys.readouterr().err
 
 
+_PEAK_PROBE = """
+import sys, torch
+sys.path.insert(0, sys.argv[1])
+from _common import peak_memory
+# Over glibc's largest mmap threshold (32 MiB): fresh pages, never a reused free heap chunk.
+earlier = torch.ones(192 * 2**20 // 4)  # a 192 MiB peak before the block
+del earlier
+with peak_memory(torch.device("cpu")) as reading:
+    block = torch.ones(96 * 2**20 // 4)  # 96 MiB, touched
+del block
+print(reading.added_bytes)
+"""
+
+
 @pytest.mark.skipif(sys.platform != "linux", reason="the high-water mark reset needs Linux /proc")
-def test_peak_memory_sees_an_allocation_after_a_larger_earlier_peak(
-    bench: dict[str, ModuleType],
-) -> None:
-    peak_memory = bench["_common"].peak_memory
-    # Over glibc's largest mmap threshold (32 MiB): fresh pages, never a reused free heap chunk.
-    earlier = torch.ones(192 * 2**20 // 4)  # a 192 MiB peak before the block
-    del earlier
-    with peak_memory(torch.device("cpu")) as reading:
-        block = torch.ones(96 * 2**20 // 4)  # 96 MiB, touched
-    del block
-    assert 94 * 2**20 < reading.added_bytes < 112 * 2**20
+def test_peak_memory_sees_an_allocation_after_a_larger_earlier_peak() -> None:
+    """In a fresh process, as the benchmark measures: inside the whole suite the allocator may
+    serve the block from pages an earlier test left resident, and the block adds nothing."""
+    done = subprocess.run(
+        [sys.executable, "-c", _PEAK_PROBE, str(BENCHMARKS)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    added = int(done.stdout.split()[-1])
+    assert 94 * 2**20 < added < 112 * 2**20
 
 
 # -- gpu.py ----------------------------------------------------------------------------------------
