@@ -316,22 +316,22 @@ def estimate_memory(
     sizes = scale_sizes(height, width, config.start_size)
     inputs = _image_bytes(batch, height * width)
     peak, previous = 0.0, 0.0
-    parts: MemoryEstimate | None = None
+    scales = []
     for size in sizes:
         scale = _scale(transfer, probe, size, batch, previous)
         peak = max(peak, weights + inputs + scale.total)
         previous = scale.held
-        parts = MemoryEstimate(
-            total=0,
-            weights=weights,
-            full_size=round(inputs + scale.full_size),
-            encode=round(scale.encode),
-            step=round(scale.step),
-            optimizer=round(scale.optimizer),
-            tile=scale.tile,
-        )
-    assert parts is not None  # scale_sizes always gives the output size
-    return replace(parts, total=math.ceil(peak))
+        scales.append(scale)
+    last = scales[-1]  # the output's scale: scale_sizes always ends with it
+    return MemoryEstimate(
+        total=math.ceil(peak),
+        weights=weights,
+        full_size=round(inputs + last.full_size),
+        encode=round(last.encode),
+        step=round(last.step),
+        optimizer=round(last.optimizer),
+        tile=last.tile,
+    )
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ class TransferRun(Iterator[StepState]):
         if self._scale_steps == self._steps[self._scale]:
             self._next_scale()
         if self.tiled is not None:
-            return self._tiled_step()
+            return self._tiled_step(self.tiled)
         before = self.image.detach().clone()
         loss = self._transfer.step(self.image, self.targets, self.optimizer)
         # The loss belongs to the image before the update; keep it if it beats the best so far.
@@ -143,15 +143,14 @@ class TransferRun(Iterator[StepState]):
             self.average.lerp_(self.image.detach(), weight)
         return self._state(loss)
 
-    def _tiled_step(self) -> StepState:
-        """One step of the current tile; the picture changes when a tile is blended back."""
-        assert self.tiled is not None
-        loss = self.tiled.step()
-        self.optimizer = self.tiled.optimizer
-        self.best_per_item = self.tiled.estimate
+    def _tiled_step(self, tiled: TiledScale) -> StepState:
+        """One step of the current tile; the picture changes when a tile's core is written."""
+        loss = tiled.step()
+        self.optimizer = tiled.optimizer
+        self.best_per_item = tiled.estimate
         self.steps_done += 1
         self._scale_steps += 1
-        return self._state(loss, tile=self.tiled.visit + 1, tiles=len(self.tiled.tiles))
+        return self._state(loss, tile=tiled.visit + 1, tiles=len(tiled.tiles))
 
     def _state(self, loss: Loss, *, tile: int = 0, tiles: int = 0) -> StepState:
         return StepState(

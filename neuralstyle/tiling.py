@@ -330,7 +330,7 @@ class TiledScale:
         return len(self.tiles) * self.steps_per_tile
 
     def step(self) -> Loss:
-        """One optimizer step on the current tile; blends it back when its steps are done."""
+        """One optimizer step on the current tile; its core goes into the picture at its end."""
         if self._steps_in_visit == self.steps_per_tile:
             self._begin_visit()
         loss = self._transfer.step(self.crop, self.crop_targets, self.optimizer)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import importlib
 import io
 import json
 import math
@@ -25,10 +24,8 @@ from typing import Any
 import pytest
 import torch
 from PIL import Image
-from tiny import one_thread
+from tiny import BENCHMARKS, benchmark_modules, one_thread
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
-MODULES = ("_common", "_results", "seed_baseline", "speed", "extractor_build", "scale", "gpu")
 SIZES = (32, 64)
 TIMING_KEYS = ("seconds_per_step", "flops_per_step", "floor_seconds", "x_floor")
 RECORDED = {
@@ -46,11 +43,8 @@ RECORDED = {
 @pytest.fixture(scope="module")
 def bench() -> Iterator[dict[str, ModuleType]]:
     """The benchmark modules, imported the way ``python benchmarks/scale.py`` finds them."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(BENCHMARKS))
-        yield {name: importlib.import_module(name) for name in ("_common", "scale", "gpu")}
-    for name in MODULES:
-        sys.modules.pop(name, None)
+    with benchmark_modules("_common", "scale", "gpu") as modules:
+        yield modules
 
 
 @dataclass(frozen=True)

@@ -8,11 +8,9 @@ any size do hold (the two objectives agree, our step does less work than the see
 from __future__ import annotations
 
 import contextlib
-import importlib
 import io
 import json
 import math
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,25 +19,20 @@ from typing import Any
 
 import pytest
 import torch
-from tiny import one_thread
+from tiny import benchmark_modules, one_thread
 from torch import nn
 
 from neuralstyle.image import example_image
 from neuralstyle.losses import gram_matrix
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 HEADLINES = ("step_ratio_vs_seed", "conv_efficiency", "time_to_seed_loss_ratio")
 
 
 @pytest.fixture(scope="module")
 def bench() -> Iterator[dict[str, ModuleType]]:
     """The benchmark modules, imported the way ``python benchmarks/speed.py`` finds them."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(BENCHMARKS))
-        names = ("_common", "seed_baseline", "speed")
-        yield {name: importlib.import_module(name) for name in names}
-    for name in ("_common", "seed_baseline", "speed"):
-        sys.modules.pop(name, None)
+    with benchmark_modules("_common", "seed_baseline", "speed") as modules:
+        yield modules
 
 
 @dataclass(frozen=True)

@@ -7,9 +7,7 @@ about 1 where there is no seam and far above 1 where the tile borders carry an e
 
 from __future__ import annotations
 
-import importlib
 import json
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
@@ -17,20 +15,16 @@ from types import ModuleType
 import pytest
 import torch
 from PIL import Image
+from tiny import benchmark_modules
 
 from neuralstyle.tiling import TilePlan
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def tiling() -> Iterator[ModuleType]:
     """``benchmarks/tiling.py``, imported the way ``python benchmarks/tiling.py`` finds it."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(BENCHMARKS))
-        yield importlib.import_module("tiling")
-    for name in ("tiling", "_results"):
-        sys.modules.pop(name, None)
+    with benchmark_modules("tiling") as modules:
+        yield modules["tiling"]
 
 
 PLAN = TilePlan(128, 16, 8, {"relu1_1": 1})  # 3 x 3 tiles over 200 x 200

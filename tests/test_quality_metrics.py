@@ -3,28 +3,22 @@ inside their stated ranges, and blind to what each is meant to ignore."""
 
 from __future__ import annotations
 
-import importlib
 import math
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
 import torch
+from tiny import benchmark_modules
 
 from neuralstyle import ShapeError
-
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
 def qm() -> Iterator[ModuleType]:
     """``benchmarks/quality_metrics.py``, imported the way ``python benchmarks/quality.py`` does."""
-    with pytest.MonkeyPatch.context() as patch:
-        patch.syspath_prepend(str(BENCHMARKS))
-        yield importlib.import_module("quality_metrics")
-    sys.modules.pop("quality_metrics", None)
+    with benchmark_modules("quality_metrics") as modules:
+        yield modules["quality_metrics"]
 
 
 def _rand(*shape: int, seed: int) -> torch.Tensor:

@@ -7,10 +7,14 @@ on 16-32 px images and the whole suite stays fast on two cores.
 from __future__ import annotations
 
 import contextlib
+import importlib
+import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
+import pytest
 import torch
 from PIL import Image
 from torch import nn
@@ -91,3 +95,20 @@ def one_thread() -> Iterator[None]:
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+@contextlib.contextmanager
+def benchmark_modules(*names: str) -> Iterator[dict[str, ModuleType]]:
+    """Import ``benchmarks/<name>.py`` modules the way ``python benchmarks/x.py`` finds them;
+    afterwards drop every module imported from that folder, so no test sees another's copy."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(BENCHMARKS))
+        try:
+            yield {name: importlib.import_module(name) for name in names}
+        finally:
+            for name, module in list(sys.modules.items()):
+                if str(getattr(module, "__file__", "") or "").startswith(str(BENCHMARKS)):
+                    del sys.modules[name]
