@@ -12,6 +12,7 @@ from torch import Tensor
 
 from neuralstyle import (
     GramNormalization,
+    Reduction,
     content_loss,
     gaussian_statistics,
     gram_matrix,
@@ -696,3 +697,29 @@ def test_channels_last_input_gives_the_same_gram_and_gradient(features: torch.Te
     assert last.grad is not None
     torch.testing.assert_close(gram_matrix(last), gram_matrix(dense))
     torch.testing.assert_close(last.grad, dense.grad)
+
+
+@given(
+    feature_maps(channels=(2, 8), height=(2, 6), width=(2, 6)),
+    st.sampled_from(["mean", "sum", "none"]),
+)
+def test_channels_last_input_gives_the_same_content_loss_and_gradient(
+    features: torch.Tensor, reduction: Reduction
+) -> None:
+    target = torch.roll(features, 1, dims=1)
+    dense = features.clone().requires_grad_(True)
+    last = features.contiguous(memory_format=torch.channels_last).requires_grad_(True)
+    losses = []
+    for x in (dense, last):
+        value = content_loss(
+            x, target.contiguous(memory_format=torch.channels_last), reduction=reduction
+        )
+        value.sum().backward()
+        losses.append(value.detach())
+    assert dense.grad is not None
+    assert last.grad is not None
+    torch.testing.assert_close(losses[1], losses[0])
+    torch.testing.assert_close(last.grad, dense.grad)
+    # The gradient keeps the input's layout, so the convolution backward that consumes it stays
+    # on its channels-last kernel.
+    assert last.grad.is_contiguous(memory_format=torch.channels_last)
