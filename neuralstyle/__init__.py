@@ -58,14 +58,8 @@ from neuralstyle.losses import (
 from neuralstyle.masks import load_mask
 from neuralstyle.presets import PRESETS, Preset, get_preset
 from neuralstyle.run import TransferRun
-from neuralstyle.transfer import (
-    Loss,
-    RunInputs,
-    StyleRegion,
-    StyleTransfer,
-    Targets,
-    TransferResult,
-)
+from neuralstyle.targets import RunInputs, StyleRegion, Targets
+from neuralstyle.transfer import Loss, StyleTransfer, TransferResult
 
 __all__ = [
     "PRESETS",

@@ -39,6 +39,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 
 from neuralstyle.errors import InsufficientMemoryError
 from neuralstyle.scales import scale_sizes
+from neuralstyle.targets import RunInputs
 
 if TYPE_CHECKING:
     from neuralstyle.features import FeatureExtractor
@@ -485,8 +486,6 @@ class _Trace:
 def _trace(transfer: StyleTransfer, side: int) -> _Trace:
     """Encode targets, forward the style alone, and do one loss and backward pass on ``side``
     squares, counting bytes."""
-    from neuralstyle.transfer import RunInputs  # transfer imports this module's users
-
     probe = _probe_transfer(transfer)
     counter = _LiveBytes()
     marks = []

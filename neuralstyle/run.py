@@ -25,7 +25,8 @@ from neuralstyle.scales import resize, scale_sizes
 from neuralstyle.tiling import TiledScale, steps_per_tile
 
 if TYPE_CHECKING:
-    from neuralstyle.transfer import Loss, RunInputs, StyleTransfer
+    from neuralstyle.targets import RunInputs
+    from neuralstyle.transfer import Loss, StyleTransfer
 
 __all__ = ["TransferRun"]
 

@@ -31,7 +31,8 @@ from torch import Tensor
 from neuralstyle.errors import ConfigError, ShapeError
 
 if TYPE_CHECKING:
-    from neuralstyle.transfer import Loss, StyleRegion, StyleTransfer, Targets
+    from neuralstyle.targets import StyleRegion, Targets
+    from neuralstyle.transfer import Loss, StyleTransfer
 
 __all__ = ["PASSES", "Tile", "TilePlan", "TiledScale"]
 

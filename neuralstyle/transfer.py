@@ -42,10 +42,7 @@ from neuralstyle.image import ImageSource, load_image
 from neuralstyle.layers import LayerMap
 from neuralstyle.losses import (
     GaussianStatistics,
-    blend_statistics,
     content_loss,
-    gaussian_statistics,
-    gram_matrix,
     style_loss,
     total_variation,
     wasserstein_style_loss,
@@ -54,84 +51,24 @@ from neuralstyle.masks import load_mask, mask_at
 from neuralstyle.presets import DEFAULT, Preset, get_preset
 from neuralstyle.run import TransferRun
 from neuralstyle.scales import resize
+from neuralstyle.targets import (
+    RunInputs,
+    StyleRegion,
+    StyleTarget,
+    Targets,
+    blend_targets,
+    blend_weights,
+    content_norms,
+    pooled_target,
+    style_region,
+    style_target,
+)
 from neuralstyle.tiling import TilePlan
 
-__all__ = ["Loss", "RunInputs", "StyleRegion", "StyleTransfer", "Targets", "TransferResult"]
+__all__ = ["Loss", "StyleTransfer", "TransferResult"]
 
 ImageSources = ImageSource | list[ImageSource] | tuple[ImageSource, ...]
 """One image, or a list/tuple of images (a content batch, or styles to blend)."""
-StyleTarget = Tensor | GaussianStatistics
-
-
-@dataclass(frozen=True)
-class StyleRegion:
-    """One style's pull on the image: what it aims at, and where.
-
-    Attributes:
-        targets: Layer -> Gram matrix ``(1, C, C)`` or
-            :class:`~neuralstyle.losses.GaussianStatistics`.
-        norms: Layer -> 0-d factor applied to that layer's loss (the inverse target magnitude,
-            or 1 when ``balance="none"``).
-        masks: Layer -> region mask ``(1, 1, h, w)`` at that layer's size, or None for the whole
-            image.
-        share: ``(1,)`` fraction of the image the region covers (its mask's mean; 1 without a
-            mask). Each region's loss is weighted by it, so every pixel feels the same pull
-            whether the image has one style or several regions, and a mask of ones gives the
-            unmasked run.
-    """
-
-    targets: Mapping[str, StyleTarget]
-    norms: Mapping[str, Tensor]
-    masks: Mapping[str, Tensor] | None
-    share: Tensor
-
-
-@dataclass(frozen=True)
-class RunInputs:
-    """A run's inputs, loaded and checked once at the output size (see
-    :meth:`StyleTransfer.load_inputs`); every scale is encoded from them.
-
-    Attributes:
-        content_image: The content batch ``(B, 3, H, W)`` at the output size.
-        styles: The style images as given (each is loaded at the size a scale needs).
-        style_masks: One ``(1, 1, H, W)`` mask per style, or None.
-        content_mask: The ``(1, 1, H, W)`` content mask, or None.
-    """
-
-    content_image: Tensor
-    styles: tuple[ImageSource, ...]
-    style_masks: tuple[Tensor, ...] | None
-    content_mask: Tensor | None
-
-
-@dataclass(frozen=True)
-class Targets:
-    """What a run aims at, encoded once under ``torch.no_grad()``.
-
-    Attributes:
-        content_image: The content batch ``(B, 3, H, W)`` on the run's device.
-        content: Layer -> content feature maps ``(B, C, h, w)``.
-        content_norm: Layer -> factor applied to that layer's content loss (``(B,)`` inverse mean
-            square of each item's target, or 1 when ``balance="none"``).
-        styles: The style regions: one for a single style or a blend, one per style image when
-            style masks assign them regions.
-        objective_scale: 0-d factor that brings the content image's total loss to 1; L-BFGS
-            minimizes ``total * objective_scale`` so its absolute tolerances work for any loss
-            scale.
-        content_mask: ``(1, 1, H, W)`` where the image may change (1) and where it stays the
-            content (0), or None for everywhere.
-        counted: Layer -> ``(1, 1, h, w)`` 0/1 map of the feature positions the content loss
-            counts (a tile's core, see :mod:`neuralstyle.tiling`; style regions carry theirs in
-            their masks), or None for every position.
-    """
-
-    content_image: Tensor
-    content: Mapping[str, Tensor]
-    content_norm: Mapping[str, Tensor]
-    styles: tuple[StyleRegion, ...]
-    objective_scale: Tensor
-    content_mask: Tensor | None = None
-    counted: Mapping[str, Tensor] | None = None
 
 
 @dataclass(frozen=True)
@@ -342,7 +279,7 @@ class StyleTransfer:
         """
         content_image = self.load_content(content)
         styles = tuple(style) if isinstance(style, (list, tuple)) else (style,)
-        self._blend_weights(len(styles))
+        blend_weights(self.config, len(styles))
         for source in styles:  # read each one now, so a bad file fails before any work
             load_image(source)
         size = _hw(content_image)
@@ -387,7 +324,7 @@ class StyleTransfer:
             shapes = {name: _hw(features[name]) for name in self.layer_map.style}
         content_mask = None if inputs.content_mask is None else mask_at(inputs.content_mask, size)
         regions = self._regions(inputs, content_image, content_mask, shapes)
-        content_norm = self._content_norms(content_targets)
+        content_norm = content_norms(content_targets, self.config, self.device)
         one = torch.ones((), device=self.device)
         unscaled = Targets(content_image, content_targets, content_norm, regions, one, content_mask)
         if plan is not None and plan.needed(size):
@@ -410,30 +347,15 @@ class StyleTransfer:
         if inputs.style_masks is not None:
             masks = [mask_at(mask, content_image.shape[-2:]) for mask in inputs.style_masks]
             return tuple(
-                self._region(targets, mask, shapes)
+                style_region(targets, mask, shapes, self.config, self.device)
                 for targets, mask in zip(per_style, masks, strict=True)
             )
-        blend = self._blend_weights(len(per_style))
+        blend = blend_weights(self.config, len(per_style))
         blended = {
-            name: _blend([targets[name] for targets in per_style], blend)
+            name: blend_targets([targets[name] for targets in per_style], blend)
             for name in self.layer_map.style
         }
-        return (self._region(blended, content_mask, shapes),)
-
-    def _region(
-        self,
-        targets: dict[str, StyleTarget],
-        mask: Tensor | None,
-        shapes: Mapping[str, tuple[int, int]],
-    ) -> StyleRegion:
-        if self.config.balance == "none":
-            norms = dict.fromkeys(targets, torch.ones((), device=self.device))
-        else:
-            norms = {name: 1 / _target_magnitude(t).clamp_min(1e-24) for name, t in targets.items()}
-        if mask is None:
-            return StyleRegion(targets, norms, None, torch.ones(1, device=self.device))
-        masks = {name: mask_at(mask, shape) for name, shape in shapes.items()}
-        return StyleRegion(targets, norms, masks, mask.flatten(1).mean(1))
+        return (style_region(blended, content_mask, shapes, self.config, self.device),)
 
     def _style_targets(
         self, source: ImageSource, scale: float, content_image: Tensor
@@ -451,17 +373,12 @@ class StyleTransfer:
             # positions, so the pooled targets are the whole image's).
             layers = list(self.layer_map.style)
             found = plan.core_statistics(self.features, image, layers, self._style_target)
-            return {name: self._pooled(parts) for name, parts in found.items()}
+            return {name: pooled_target(parts, self.config) for name, parts in found.items()}
         features = self.features(image)
         return {name: self._style_target(features[name]) for name in self.layer_map.style}
 
-    def _pooled(self, parts: Sequence[tuple[int, StyleTarget]]) -> StyleTarget:
-        """Whole-image target from the targets of disjoint parts with their position counts."""
-        targets = [target for _, target in parts]
-        grams = [target for target in targets if isinstance(target, Tensor)]
-        if self.config.gram_normalize == "none" and grams:
-            return torch.stack(grams).sum(0)  # unnormalized Grams are plain sums: they add up
-        return _blend(targets, [float(count) for count, _ in parts])
+    def _style_target(self, features: Tensor, mask: Tensor | None = None) -> StyleTarget:
+        return style_target(features, self.config, mask)
 
     def visible(self, image: Tensor, targets: Targets) -> Tensor:
         """The picture an optimized image stands for: itself, or inside the content mask only.
@@ -483,30 +400,6 @@ class StyleTransfer:
         if self.config.preserve_color == "luminance":
             return transfer_luminance(clamped, targets.content_image)
         return clamped
-
-    def _content_norms(self, content: Mapping[str, Tensor]) -> dict[str, Tensor]:
-        """Per-layer content factors: inverse target magnitudes when balancing, else ones."""
-        if self.config.balance == "none":
-            return dict.fromkeys(content, torch.ones((), device=self.device))
-        return {name: 1 / _mean_square(f).clamp_min(1e-12) for name, f in content.items()}
-
-    def _blend_weights(self, count: int) -> tuple[float, ...]:
-        if count == 0:
-            raise ConfigError("style is an empty list; pass at least one style image")
-        blend = self.config.style_blend
-        if blend is None:
-            return (1.0,) * count
-        if len(blend) != count:
-            raise ConfigError(
-                f"style_blend has {len(blend)} weights for {count} style images; give one weight "
-                "per style image"
-            )
-        return blend
-
-    def _style_target(self, features: Tensor, mask: Tensor | None = None) -> StyleTarget:
-        if self.config.style_loss == "wasserstein":
-            return gaussian_statistics(features.float(), mask=mask)
-        return gram_matrix(features.float(), normalize=self.config.gram_normalize, mask=mask)
 
     def features(self, image: Tensor) -> dict[str, Tensor]:
         """The extractor's feature maps of ``image`` with the config's precision and memory
@@ -783,19 +676,6 @@ def _check_extractor_matches(extractor: FeatureExtractor, config: TransferConfig
             )
 
 
-def _blend(targets: Sequence[StyleTarget], weights: Sequence[float]) -> StyleTarget:
-    """One style's target, or the weighted blend of several (Grams average linearly)."""
-    if len(targets) == 1:
-        return targets[0]
-    if all(isinstance(t, GaussianStatistics) for t in targets):
-        return blend_statistics([t for t in targets if isinstance(t, GaussianStatistics)], weights)
-    total = float(sum(weights))
-    grams = [t for t in targets if isinstance(t, Tensor)]
-    return sum(
-        (w / total * g for w, g in zip(weights, grams, strict=True)), torch.zeros_like(grams[0])
-    )
-
-
 def _content_value(features: Tensor, targets: Targets, name: str) -> Tensor:
     """``(B,)`` content loss of one layer, over the positions ``targets.counted`` keeps."""
     target = targets.content[name]
@@ -810,17 +690,3 @@ def _content_value(features: Tensor, targets: Targets, name: str) -> Tensor:
 
 def _detached(terms: Mapping[str, Tensor]) -> dict[str, Tensor]:
     return {name: value.detach() for name, value in terms.items()}
-
-
-def _mean_square(features: Tensor) -> Tensor:
-    """Per-item mean of squares of ``(B, C, H, W)`` features, shape ``(B,)``."""
-    return features.float().square().flatten(1).mean(1)
-
-
-def _target_magnitude(target: StyleTarget) -> Tensor:
-    """The loss a zero image would have against ``target``: what "all of the style" weighs."""
-    if isinstance(target, GaussianStatistics):
-        channels = target.mean.shape[-1]
-        trace = torch.diagonal(target.covariance, dim1=-2, dim2=-1).sum(-1)
-        return ((target.mean.square().sum(-1) + trace) / channels).mean()
-    return target.square().mean()
