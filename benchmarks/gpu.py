@@ -163,7 +163,8 @@ def _objectives(args: argparse.Namespace) -> list[Objective]:
 
 
 def _transfer(objective: Objective, variant: Variant, device: torch.device) -> StyleTransfer:
-    """A fresh loop: its own copy of the network, which ``channels_last`` converts in place."""
+    """A fresh loop on its own copy of the network, converted to channels-last when asked (a
+    given extractor keeps its layout; StyleTransfer converts only the input)."""
     config = replace(
         objective.config,
         device=str(device),
@@ -174,6 +175,8 @@ def _transfer(objective: Objective, variant: Variant, device: torch.device) -> S
         compile=variant.compile,
     )
     extractor = copy.deepcopy(objective.extractor)
+    if variant.channels_last:
+        extractor = extractor.to(memory_format=torch.channels_last)
     return StyleTransfer(objective.layer_map, config=config, extractor=extractor)
 
 

@@ -147,6 +147,7 @@ class StyleTransfer:
         self.layer_map = layer_map if layer_map is not None else DEFAULT.layer_map
         self.config = config if config is not None else DEFAULT.config
         self.device = self.config.resolved_device()
+        owned = extractor is None
         if extractor is None:
             extractor = FeatureExtractor(
                 self.layer_map.layers, pooling=self.config.pooling, padding=self.config.padding
@@ -155,7 +156,9 @@ class StyleTransfer:
         _check_some_term(self.layer_map, self.config)
         self.layer_map.check_available(extractor.layers)
         self.extractor = extractor.to(self.device)
-        if self.config.channels_last:
+        if self.config.channels_last and owned:
+            # Only our own network's weights change layout: a caller's extractor keeps giving the
+            # caller NCHW maps. The input's layout is what picks the fast kernels (features()).
             self.extractor = self.extractor.to(memory_format=torch.channels_last)
         self._forward: Callable[[Tensor], dict[str, Tensor]] = (
             torch.compile(self.extractor) if self.config.compile else self.extractor

@@ -322,6 +322,32 @@ def test_both_memory_formats_and_bfloat16_autocast_run_on_the_cpu() -> None:
     assert abs(low.history["total"][0] - base.history["total"][0]) < 0.05 * base.history["total"][0]
 
 
+def test_a_given_extractor_keeps_its_memory_format() -> None:
+    extractor = tiny_extractor()
+    transfer = StyleTransfer(LAYERS, config=replace(CONFIG, steps=2), extractor=extractor)
+    transfer.run(CONTENT, STYLE)
+    weights = [p for p in extractor.parameters() if p.dim() == 4]
+    assert weights
+    assert all(w.is_contiguous() for w in weights)
+    # The caller's own use of it still gives plain NCHW maps, which .view() accepts.
+    assert all(f.is_contiguous() for f in extractor(CONTENT).values())
+    # The run itself feeds it channels-last input.
+    assert all(
+        f.is_contiguous(memory_format=torch.channels_last)
+        for f in transfer.features(CONTENT).values()
+        if f.shape[1] > 1
+    )
+
+
+def test_our_own_extractor_runs_channels_last_unless_turned_off() -> None:
+    def layouts(config: TransferConfig) -> set[bool]:
+        weights = StyleTransfer(LAYERS, config=config).extractor.parameters()
+        return {w.is_contiguous(memory_format=torch.channels_last) for w in weights if w.dim() == 4}
+
+    assert layouts(TransferConfig(device="cpu")) == {True}
+    assert layouts(TransferConfig(device="cpu", channels_last=False)) == {False}
+
+
 def test_luminance_colour_preservation_keeps_the_content_chroma() -> None:
     from neuralstyle.color import rgb_to_yiq
 
