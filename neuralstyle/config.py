@@ -103,9 +103,11 @@ class TransferConfig:
             memory).
         device: ``"auto"`` (CUDA, then MPS, then CPU) or a torch device string.
         precision: ``"float32"``, or ``"bfloat16"``/``"float16"`` autocast (Grams stay float32).
-        channels_last: Run the network in the channels-last memory format: on this project's
-            CPU it makes a step 7-11% faster (see docs/performance.md), and it is the layout GPU
-            tensor cores want. ``False`` keeps the plain NCHW layout.
+        channels_last: Feed the network channels-last input, and convert the network that
+            :class:`~neuralstyle.transfer.StyleTransfer` builds itself (a given extractor keeps
+            its weights' layout). On this project's CPU a step is 7-11% faster (see
+            docs/performance.md), and it is the layout GPU tensor cores want. ``False`` keeps
+            the plain NCHW layout.
         compile: Wrap the feature extractor in ``torch.compile``.
     """
 
