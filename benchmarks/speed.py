@@ -177,9 +177,8 @@ def seed_objective_transfer(
     config = replace(SEED.config, device=str(device), style_scale=None)
     if optimizer == "lbfgs":
         config = replace(config, optimizer="lbfgs", learning_rate=None)
-    if config.channels_last:
-        # What StyleTransfer does to a network it builds itself (a given one keeps its layout).
-        extractor.to(memory_format=torch.channels_last)
+    # What StyleTransfer does to a network it builds itself (a given one keeps its layout).
+    extractor.to(memory_format=config.memory_format(device))
     return StyleTransfer(SEED.layer_map, config=config, extractor=extractor)
 
 

@@ -107,7 +107,7 @@ class TransferConfig:
             :class:`~neuralstyle.transfer.StyleTransfer` builds itself (a given extractor keeps
             its weights' layout). On this project's CPU a step is 7-11% faster (see
             docs/performance.md), and it is the layout GPU tensor cores want. ``False`` keeps
-            the plain NCHW layout.
+            the plain NCHW layout, which Apple's MPS always uses (see :meth:`memory_format`).
         compile: Wrap the feature extractor in ``torch.compile``.
     """
 
@@ -201,6 +201,17 @@ class TransferConfig:
         if torch.backends.mps.is_available():
             return torch.device("mps")
         return torch.device("cpu")
+
+    def memory_format(self, device: torch.device) -> torch.memory_format:
+        """The layout the network runs in on ``device``: channels-last when asked, except on MPS.
+
+        Apple's MPS has had pooling backward kernels that are wrong on channels-last input
+        (pytorch/pytorch#189233, average pooling) and nothing here has measured the layout there,
+        so MPS runs the plain layout.
+        """
+        if self.channels_last and device.type != "mps":
+            return torch.channels_last
+        return torch.contiguous_format
 
     def autocast_dtype(self) -> torch.dtype | None:
         """The autocast dtype, or None for plain float32."""

@@ -156,11 +156,12 @@ class StyleTransfer:
         _check_some_term(self.layer_map, self.config)
         self.layer_map.check_available(extractor.layers)
         self.extractor = extractor.to(self.device)
-        if self.config.channels_last and owned:
+        self.memory_format = self.config.memory_format(self.device)
+        if owned:
             # Only our own network's weights change layout: a caller's extractor keeps giving the
             # caller maps in the layout it had. The input's layout is what picks the fast kernels
             # (features()); the weights' layout changed a convolution's time by under 2%.
-            self.extractor = self.extractor.to(memory_format=torch.channels_last)
+            self.extractor = self.extractor.to(memory_format=self.memory_format)
         self._forward: Callable[[Tensor], dict[str, Tensor]] = (
             torch.compile(self.extractor) if self.config.compile else self.extractor
         )
@@ -408,8 +409,7 @@ class StyleTransfer:
     def features(self, image: Tensor) -> dict[str, Tensor]:
         """The extractor's feature maps of ``image`` with the config's precision and memory
         format (gradients flow unless called under ``torch.no_grad()``)."""
-        if self.config.channels_last:
-            image = image.contiguous(memory_format=torch.channels_last)
+        image = image.contiguous(memory_format=self.memory_format)
         with self._autocast():
             return self._forward(image)
 

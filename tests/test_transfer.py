@@ -348,6 +348,22 @@ def test_our_own_extractor_runs_channels_last_unless_turned_off() -> None:
     assert layouts(TransferConfig(device="cpu", channels_last=False)) == {False}
 
 
+@pytest.mark.parametrize(
+    ("device", "channels_last", "expected"),
+    [
+        ("cpu", True, torch.channels_last),
+        ("cuda", True, torch.channels_last),
+        ("cpu", False, torch.contiguous_format),
+        ("mps", True, torch.contiguous_format),  # pooling backward bugs there: plain layout
+    ],
+)
+def test_the_memory_format_per_device(
+    device: str, channels_last: bool, expected: torch.memory_format
+) -> None:
+    config = TransferConfig(channels_last=channels_last)
+    assert config.memory_format(torch.device(device)) == expected
+
+
 def test_luminance_colour_preservation_keeps_the_content_chroma() -> None:
     from neuralstyle.color import rgb_to_yiq
 
