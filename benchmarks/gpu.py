@@ -163,8 +163,8 @@ def _objectives(args: argparse.Namespace) -> list[Objective]:
 
 
 def _transfer(objective: Objective, variant: Variant, device: torch.device) -> StyleTransfer:
-    """A fresh loop on its own copy of the network, converted to channels-last when asked (a
-    given extractor keeps its layout; StyleTransfer converts only the input)."""
+    """A fresh loop on its own copy of the network, in the layout the variant's config asks
+    for (StyleTransfer converts only a network it builds itself)."""
     config = replace(
         objective.config,
         device=str(device),
@@ -174,9 +174,7 @@ def _transfer(objective: Objective, variant: Variant, device: torch.device) -> S
         channels_last=variant.channels_last,
         compile=variant.compile,
     )
-    extractor = copy.deepcopy(objective.extractor)
-    if variant.channels_last:
-        extractor = extractor.to(memory_format=torch.channels_last)
+    extractor = copy.deepcopy(objective.extractor).to(memory_format=config.memory_format(device))
     return StyleTransfer(objective.layer_map, config=config, extractor=extractor)
 
 
