@@ -17,6 +17,7 @@ __all__ = [
     "InsufficientMemoryError",
     "LayerNotFoundError",
     "NeuralStyleError",
+    "NumericalError",
     "ShapeError",
     "WeightsError",
     "WeightsNotFoundError",
@@ -67,3 +68,9 @@ class WeightsNotFoundError(NeuralStyleError, FileNotFoundError):
 class InsufficientMemoryError(NeuralStyleError, MemoryError):
     """A run's estimated peak memory exceeds what the device has free; the message gives the
     largest size that fits and the tiling option (see :func:`neuralstyle.memory.check_fits`)."""
+
+
+class NumericalError(NeuralStyleError, ArithmeticError):
+    """A computation inside a loss could not be carried out on the values it was given (an
+    eigendecomposition that does not converge, non-finite features); the message says what to
+    try."""

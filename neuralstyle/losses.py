@@ -13,9 +13,10 @@ float64 inputs keep their dtype.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 import torch
 import torch.nn.functional as F
@@ -29,7 +30,7 @@ from neuralstyle._checks import (
     is_low_precision,
 )
 from neuralstyle._precision import autocast_enabled, full_precision
-from neuralstyle.errors import ConfigError, DTypeError, ShapeError
+from neuralstyle.errors import ConfigError, DTypeError, NumericalError, ShapeError
 
 __all__ = [
     "GaussianStatistics",
@@ -486,23 +487,66 @@ class GaussianStatistics:
             raise ShapeError(f"mean must have non-empty dimensions (B, C), got {tuple(mean.shape)}")
 
 
-def _mean_and_covariance(features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+def _centered(features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """Per-item means ``(B, C)`` and centred, scaled features ``X`` ``(B, C, N)``: the
+    covariance is ``X X^T`` (positions weighted by the mask, divided by its total)."""
     flat = features.flatten(2).to(_accumulation_dtype(features))
     if mask is None:
         mean = flat.mean(dim=2)
-        centered = flat - mean.unsqueeze(2)
         # Population covariance (divide by H*W): defined for a single pixel as well.
-        return mean, _gram(centered, flat.shape[2])
+        return mean, (flat - mean.unsqueeze(2)) / math.sqrt(flat.shape[2])
     weights, total = _mask_weights(mask, flat.dtype)
     mean = (flat * weights).sum(dim=2) / total
-    centered = (flat - mean.unsqueeze(2)) * weights.sqrt()
-    return mean, _gram(centered, 1) / total.unsqueeze(-1)
+    return mean, (flat - mean.unsqueeze(2)) * (weights / total.unsqueeze(-1)).sqrt()
+
+
+def _mean_and_covariance(features: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    mean, centered = _centered(features, mask)
+    return mean, _gram(centered, 1)
+
+
+_Solved = TypeVar("_Solved")
+
+
+def _solve_symmetric(solver: Callable[[Tensor], _Solved], matrix: Tensor, what: str) -> _Solved:
+    """Apply an eigensolver to symmetric ``(B, n, n)`` ``matrix`` in float64.
+
+    Covariances of real feature maps are often rank-deficient (fewer positions than channels,
+    constant channels, ReLU zeros); LAPACK's float32 solver can fail to converge on them. In
+    float64 it does not in practice; should it still fail (``torch.linalg.LinAlgError``, a
+    ``RuntimeError``), a jitter of ``1e-12`` times the trace on the diagonal (below float32
+    resolution) is tried once before giving up with a :class:`NumericalError`.
+    """
+    wide = matrix.double()
+    wide = (wide + wide.mT) / 2
+    try:
+        return solver(wide)
+    except RuntimeError:
+        jitter = 1e-12 * _trace(wide).abs().clamp_min(1.0)
+        eye = torch.eye(wide.shape[-1], dtype=wide.dtype, device=wide.device)
+        try:
+            return solver(wide + jitter[..., None, None] * eye)
+        except RuntimeError as error:
+            size = wide.shape[-1]
+            raise NumericalError(
+                f"{what} of a {size}x{size} covariance could not be computed (its values are "
+                "not finite or out of range); check the features for NaN or Inf, or use "
+                "style_loss='gram'"
+            ) from error
+
+
+def _symmetric_eigenvalues(matrix: Tensor) -> Tensor:
+    """Eigenvalues of symmetric ``(B, n, n)`` in ascending order, float64."""
+    values: Tensor = _solve_symmetric(torch.linalg.eigvalsh, matrix, "the eigenvalues")
+    return values
 
 
 def _psd_sqrt(matrix: Tensor) -> Tensor:
-    eigenvalues, eigenvectors = torch.linalg.eigh(matrix)
+    """The symmetric PSD square root of a covariance, from a float64 eigendecomposition."""
+    eigenvalues, eigenvectors = _solve_symmetric(torch.linalg.eigh, matrix, "the square root")
     roots = eigenvalues.clamp(min=0).sqrt()
-    return torch.matmul(eigenvectors * roots.unsqueeze(-2), eigenvectors.transpose(-2, -1))
+    root = torch.matmul(eigenvectors * roots.unsqueeze(-2), eigenvectors.mT)
+    return root.to(matrix.dtype)
 
 
 def _trace(matrix: Tensor) -> Tensor:
@@ -558,6 +602,11 @@ def blend_statistics(
     Returns:
         The blended statistics, with its covariance square root recomputed.
 
+    Raises:
+        ShapeError: No statistics.
+        ConfigError: A weight count other than the statistics', a negative or non-finite
+            weight, or weights that are all zero.
+
     Example:
         >>> a = gaussian_statistics(torch.zeros(1, 1, 2, 2))
         >>> b = gaussian_statistics(torch.full((1, 1, 2, 2), 2.0))
@@ -565,7 +614,22 @@ def blend_statistics(
         >>> blended.mean, blended.covariance
         (tensor([[1.]]), tensor([[[1.]]]))
     """
+    if not statistics:
+        raise ShapeError("blend_statistics needs at least one GaussianStatistics")
+    if len(weights) != len(statistics):
+        raise ConfigError(
+            f"blend_statistics got {len(weights)} weights for {len(statistics)} statistics; "
+            "give one weight per style"
+        )
+    for weight in weights:
+        valid = isinstance(weight, (int, float)) and not isinstance(weight, bool)
+        if not valid or not math.isfinite(weight) or weight < 0:
+            raise ConfigError(f"blend weights must be finite numbers >= 0, got {weight!r}")
     total = float(sum(weights))
+    if total == 0:
+        raise ConfigError(
+            f"blend weights are all zero {tuple(weights)!r}; give one style a weight > 0"
+        )
     # Mixture moments subtract two large, nearly equal terms: float64 keeps the difference exact
     # enough for float32 statistics.
     means = [s.mean.double() for s in statistics]
@@ -573,8 +637,6 @@ def blend_statistics(
         s.covariance.double() + m.unsqueeze(-1) * m.unsqueeze(-2)
         for s, m in zip(statistics, means, strict=True)
     ]
-    if not means:
-        raise ShapeError("blend_statistics needs at least one GaussianStatistics")
     mean = torch.stack([w / total * m for w, m in zip(weights, means, strict=True)]).sum(0)
     second = torch.stack([w / total * m for w, m in zip(weights, seconds, strict=True)]).sum(0)
     covariance = second - mean.unsqueeze(-1) * mean.unsqueeze(-2)
@@ -599,28 +661,32 @@ def _check_statistics_target(input: Tensor, target: object) -> GaussianStatistic
     return target
 
 
-def _trace_sqrt_product(covariance: Tensor, target_sqrt: Tensor) -> Tensor:
-    product = torch.matmul(torch.matmul(target_sqrt, covariance), target_sqrt)
-    eigenvalues = torch.linalg.eigvalsh(product)
+def _trace_sqrt_product(centered: Tensor, target_sqrt: Tensor) -> Tensor:
+    """``tr (S X X^T S)^(1/2)`` for ``S = target_sqrt``: the sum of the singular values of
+    ``S X``, from the eigenvalues of the smaller of ``(S X)(S X)^T`` and ``(S X)^T (S X)``."""
+    product = torch.matmul(target_sqrt, centered)
+    channels, positions = product.shape[-2:]
+    small = product.mT @ product if positions < channels else product @ product.mT
+    eigenvalues = _symmetric_eigenvalues(small)
     # Roots below eps * the largest root (negative eigenvalues too) count as 0: the gradient
     # of sqrt stays finite, 1 / (2 sqrt(floor)) at most. Zeroing them, rather than raising them
     # to the floor, adds no bias to the value.
-    finfo = torch.finfo(eigenvalues.dtype)
+    finfo = torch.finfo(centered.dtype)
     floor = eigenvalues[..., -1:].detach().clamp(min=0) * finfo.eps**2 + finfo.tiny
     kept = torch.where(eigenvalues > floor, eigenvalues, torch.zeros_like(eigenvalues))
     roots: Tensor = kept.sqrt()
-    return roots.sum(dim=-1)
+    return roots.sum(dim=-1).to(centered.dtype)
 
 
 def _wasserstein_per_item(input: Tensor, target: GaussianStatistics, mask: Tensor | None) -> Tensor:
-    mean, covariance = _mean_and_covariance(input, mask)
+    mean, centered = _centered(input, mask)
     target_mean, target_covariance = target.mean.to(mean.dtype), target.covariance.to(mean.dtype)
     target_sqrt = target.covariance_sqrt.to(mean.dtype)
     distance = (
         (mean - target_mean).square().sum(dim=-1)
-        + _trace(covariance)
+        + centered.square().sum(dim=(-2, -1))
         + _trace(target_covariance)
-        - 2 * _trace_sqrt_product(covariance, target_sqrt)
+        - 2 * _trace_sqrt_product(centered, target_sqrt)
     )
     return distance / input.shape[1]
 

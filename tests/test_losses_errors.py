@@ -15,6 +15,7 @@ from neuralstyle import (
     DTypeError,
     GaussianStatistics,
     ShapeError,
+    blend_statistics,
     content_loss,
     gaussian_statistics,
     gram_matrix,
@@ -282,3 +283,24 @@ def test_options_are_keyword_only() -> None:
         gram_matrix(FEATURES, "hw")  # type: ignore[misc]
     with pytest.raises(TypeError, match="positional"):
         content_loss(FEATURES, FEATURES, "sum")  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("weights", "error", "fragment"),
+    [
+        pytest.param([0.0, 0.0], ConfigError, "blend weights are all zero", id="all-zero"),
+        pytest.param([1.0, -1.0], ConfigError, "finite numbers >= 0, got -1.0", id="negative"),
+        pytest.param([1.0, float("nan")], ConfigError, "finite numbers >= 0, got nan", id="nan"),
+        pytest.param([1.0], ConfigError, "1 weights for 2 statistics", id="count"),
+    ],
+)
+def test_blend_statistics_checks_its_weights(
+    weights: list[float], error: type[Exception], fragment: str
+) -> None:
+    with pytest.raises(error, match=fragment):
+        blend_statistics([STATS, STATS], weights)
+
+
+def test_blend_statistics_needs_statistics() -> None:
+    with pytest.raises(ShapeError, match="at least one GaussianStatistics"):
+        blend_statistics([], [])
