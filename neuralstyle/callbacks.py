@@ -46,11 +46,19 @@ class Stop:
 
 @dataclass(frozen=True)
 class RunStart:
-    """What a callback learns when a run starts."""
+    """What a callback learns when a run starts, its inputs read and its targets encoded.
+
+    Attributes:
+        total_steps: Steps the run will do unless stopped.
+        image: The starting image (at the first scale's size).
+        device: Where the run computes.
+        scales: How many scales the run has (1 unless ``config.start_size`` is set).
+    """
 
     total_steps: int
     image: Tensor
     device: torch.device
+    scales: int = 1
 
 
 @dataclass(frozen=True)
@@ -207,10 +215,19 @@ class LossHistory:
     Args:
         every: Steps between records.
 
+    Pass it to :meth:`StyleTransfer.run <neuralstyle.StyleTransfer.run>` (``callbacks=[history]``);
+    here it is fed two steps by hand.
+
     Example:
-        >>> history = LossHistory()
-        >>> # StyleTransfer(...).run(content, style, callbacks=[history]);
-        history.as_lists()["total"]
+        >>> history = LossHistory(every=2)
+        >>> for step in (1, 2, 3, 4):
+        ...     state = StepState(
+        ...         step=step, total_steps=4, image=torch.zeros(1, 3, 2, 2),
+        ...         loss=torch.tensor(5.0 - step), terms={"tv": torch.tensor(0.5)}, elapsed=0.0,
+        ...     )
+        ...     history.on_step(state)
+        >>> history.steps, history.as_lists()
+        ([2, 4], {'total': [3.0, 1.0], 'tv': [0.5, 0.5]})
     """
 
     def __init__(self, every: int = 1) -> None:

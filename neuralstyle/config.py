@@ -12,7 +12,7 @@ from torch import Tensor
 
 from neuralstyle.errors import ConfigError
 
-__all__ = ["OptimizerFactory", "TransferConfig"]
+__all__ = ["OptimizerFactory", "TransferConfig", "available_devices"]
 
 OptimizerFactory = Callable[[list[Tensor]], torch.optim.Optimizer]
 """Builds an optimizer for the image tensor, e.g. ``lambda params: torch.optim.SGD(params,
@@ -52,6 +52,25 @@ def _check_blend(weights: tuple[float, ...]) -> None:
         )
 
 
+def available_devices() -> list[str]:
+    """The devices a run can use on this machine, e.g. ``["cpu", "cuda:0", "cuda:1"]``."""
+    devices = ["cpu"]
+    if torch.cuda.is_available():
+        devices += [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    if torch.backends.mps.is_available():
+        devices.append("mps")
+    return devices
+
+
+def _present(device: torch.device) -> bool:
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        return count > 0 and (device.index or 0) < count
+    if device.type == "mps":
+        return bool(torch.backends.mps.is_available())
+    return True  # the CPU, and device types torch itself will judge (xpu, meta, ...)
+
+
 @dataclass(frozen=True)
 class TransferConfig:
     """Options of a run. Change one with ``dataclasses.replace(config, steps=100)``.
@@ -77,7 +96,8 @@ class TransferConfig:
         balance: ``"target"`` divides each layer's term by its target's magnitude, so weights mean
             the same on every backbone and image pair; ``"none"`` uses raw terms (the seed's
             objective).
-        init: Start from the ``"content"`` image or seeded uniform ``"noise"``.
+        init: Start from the ``"content"`` image, or from ``"noise"``: a blank mid-grey canvas
+            with faint seeded noise, as neural-style's ``-init random``.
         seed: Seed of the run's own random generator (noise init); global RNG state is never
             touched.
         size: Long side of the output in pixels; None keeps the content image's size.
@@ -190,12 +210,18 @@ class TransferConfig:
         """The device this config runs on, with ``"auto"`` resolved to the best one present."""
         if self.device != "auto":
             try:
-                return torch.device(self.device)
+                device = torch.device(self.device)
             except RuntimeError as error:
                 raise ConfigError(
                     f"device {self.device!r} is not a torch device; use 'auto', 'cpu', 'cuda', "
                     "'cuda:1' or 'mps'"
                 ) from error
+            if not _present(device):
+                raise ConfigError(
+                    f"device {self.device!r} is not available here; this machine has "
+                    f"{', '.join(available_devices())} (or use 'auto')"
+                )
+            return device
         if torch.cuda.is_available():
             return torch.device("cuda")
         if torch.backends.mps.is_available():

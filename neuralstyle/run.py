@@ -1,4 +1,4 @@
-"""TransferRun: one run in progress, step by step and scale by scale.
+"""TransferRun: one run in progress, step by step and scale by scale, with its callbacks.
 
 :meth:`StyleTransfer.start <neuralstyle.StyleTransfer.start>` returns one; iterating it does one
 optimizer step per item and, in a coarse-to-fine run, moves to the next scale when a scale's
@@ -7,18 +7,26 @@ keeps the lowest-loss image and, when asked, the moving average of the iterates,
 anything back to the host. A scale larger than ``config.tile_size`` is optimized tile by tile
 (:class:`~neuralstyle.tiling.TiledScale`): there a step is one step of the current tile, and the
 image is the whole picture as the finished tiles left it.
+
+The run calls its callbacks itself: ``on_start`` when it is created, ``on_step`` after every
+step (a :class:`~neuralstyle.callbacks.Stop` ends the iteration after that step), and
+``on_end`` once, when the iteration ends, fails, or the run is closed early (:meth:`close`,
+or leaving a ``with`` block). :meth:`StyleTransfer.run <neuralstyle.StyleTransfer.run>` is
+this loop driven to its end.
 """
 
 from __future__ import annotations
 
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
-from neuralstyle.callbacks import RunEnd, StepState
+from neuralstyle.callbacks import Callback, RunEnd, RunStart, StepState
 from neuralstyle.image import ImageSource
 from neuralstyle.memory import check_fits
 from neuralstyle.scales import resize, scale_sizes
@@ -28,11 +36,14 @@ if TYPE_CHECKING:
     from neuralstyle.targets import RunInputs
     from neuralstyle.transfer import Loss, StyleTransfer
 
-__all__ = ["TransferRun"]
+__all__ = ["TransferRun", "steps_per_scale"]
 
 
 class TransferRun(Iterator[StepState]):
     """An ongoing run: iterate it for one :class:`StepState` per step, stop whenever you like.
+
+    Breaking out of the loop early leaves the run open: call :meth:`close` (or iterate inside
+    ``with transfer.start(...) as run:``) so the callbacks' ``on_end`` runs.
 
     Attributes:
         sizes: ``(height, width)`` of every scale, the output's last.
@@ -46,10 +57,16 @@ class TransferRun(Iterator[StepState]):
         tiled: The current scale's :class:`~neuralstyle.tiling.TiledScale`, or None.
         average: The moving average of the iterates (``config.ema_decay``), else None.
         steps_done: Steps completed, over all scales.
+        stop_reason: Why the run ended early (a callback's :class:`Stop`, or an exception), or
+            None.
     """
 
     def __init__(
-        self, transfer: StyleTransfer, inputs: RunInputs, init: ImageSource | None
+        self,
+        transfer: StyleTransfer,
+        inputs: RunInputs,
+        init: ImageSource | None,
+        callbacks: Sequence[Callback] = (),
     ) -> None:
         began = time.perf_counter()
         self._transfer = transfer
@@ -57,22 +74,42 @@ class TransferRun(Iterator[StepState]):
         self.sizes = scale_sizes(*_hw(inputs.content_image), transfer.config.start_size)
         # Refuse a size that will not fit before any work (config.check_memory turns it off).
         check_fits(transfer, *_hw(inputs.content_image), int(inputs.content_image.shape[0]))
-        self._steps = [self._steps_at(size) for size in self.sizes]
+        # config.steps is the whole run's; each scale gets its share (a tiled scale gives each
+        # tile visit part of it, see _steps_at).
+        self._shares = steps_per_scale(transfer.config.steps, len(self.sizes))
+        self._steps = [
+            self._steps_at(size, share)
+            for size, share in zip(self.sizes, self._shares, strict=True)
+        ]
         self._scale = 0
         self.tiled: TiledScale | None = None
         self.targets = transfer.encode(inputs, self.sizes[0])
         self._begin_scale(transfer.initial_image(self.targets, init))
         self.steps_done = 0
+        self.stop_reason: str | None = None
         self.seconds_targets = time.perf_counter() - began
         self._began = time.perf_counter()
+        self._hooks = tuple(callbacks)
+        self._started: list[Callback] = []
+        self._closed = False
+        info = RunStart(
+            self.total_steps, self.image.detach(), self.image.device, scales=len(self.sizes)
+        )
+        try:
+            for hook in self._hooks:
+                self._started.append(hook)
+                hook.on_start(info)
+        except BaseException as error:
+            self.close(error)
+            raise
 
     @property
     def total_steps(self) -> int:
-        """Steps of the whole run: ``config.steps`` at every scale (every tile's at a tiled one)."""
+        """Steps of the whole run: ``config.steps``, shared among the scales (at a tiled scale,
+        every tile visit's steps count, so each pixel still gets its scale's share)."""
         return sum(self._steps)
 
-    def _steps_at(self, size: tuple[int, int]) -> int:
-        steps = self._transfer.config.steps
+    def _steps_at(self, size: tuple[int, int], steps: int) -> int:
         plan = self._transfer.tile_plan
         if plan is None or not plan.needed(size):
             return steps
@@ -89,7 +126,8 @@ class TransferRun(Iterator[StepState]):
         plan = transfer.tile_plan
         size = _hw(start)
         if plan is not None and plan.needed(size):
-            self.tiled = TiledScale(transfer, self.targets, plan, start, transfer.config.steps)
+            share = self._shares[self._scale]
+            self.tiled = TiledScale(transfer, self.targets, plan, start, share)
             self.image = self.best_image = self.tiled.image
             self.optimizer = self.tiled.optimizer
             self.best_per_item = self.tiled.estimate
@@ -121,8 +159,50 @@ class TransferRun(Iterator[StepState]):
         self._begin_scale(start)
 
     def __next__(self) -> StepState:
-        if self.steps_done >= self.total_steps:
+        if self._closed:
             raise StopIteration
+        if self.stop_reason is not None or self.steps_done >= self.total_steps:
+            self.close()
+            raise StopIteration
+        try:
+            state = self._advance()
+            for hook in self._hooks:
+                signal = hook.on_step(state)
+                if signal is not None:
+                    self.stop_reason = signal.reason
+                    break
+        except BaseException as error:
+            self.close(error)
+            raise
+        return state
+
+    def close(self, failure: BaseException | None = None) -> None:
+        """End the run: call every callback's ``on_end`` once (later calls do nothing).
+
+        Args:
+            failure: The error that ended the run, if one did; it becomes the stop reason, and
+                an ``on_end`` that raises too is added to it as a note instead of replacing it.
+        """
+        if self._closed:
+            return
+        self._closed = True
+        if failure is not None and self.stop_reason is None:
+            self.stop_reason = f"{type(failure).__name__}: {failure}"
+        _end_all(self._started, self.end_state(), failure)
+
+    def __enter__(self) -> TransferRun:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close(error)
+
+    def _advance(self) -> StepState:
+        """One step of the loop, moving to the next scale first when this one is done."""
         config = self._transfer.config
         if self._scale_steps == self._steps[self._scale]:
             self._next_scale()
@@ -167,16 +247,50 @@ class TransferRun(Iterator[StepState]):
             tiles=tiles,
         )
 
-    def end_state(self, stop_reason: str | None, began: float) -> RunEnd:
+    def end_state(self) -> RunEnd:
         """The :class:`RunEnd` describing this run now."""
         return RunEnd(
             steps_done=self.steps_done,
             total_steps=self.total_steps,
             image=self.image.detach(),
             best_image=self.best_image,
-            stop_reason=stop_reason,
-            elapsed=time.perf_counter() - began,
+            stop_reason=self.stop_reason,
+            elapsed=time.perf_counter() - self._began,
         )
+
+
+def steps_per_scale(steps: int, scales: int) -> list[int]:
+    """Share a run's ``steps`` among its scales: equal parts, the remainder to the last ones.
+
+    Every scale gets at least one step, so a run does ``max(steps, scales)`` steps in all.
+
+    Example:
+        >>> steps_per_scale(300, 5), steps_per_scale(10, 3), steps_per_scale(2, 3)
+        ([60, 60, 60, 60, 60], [3, 3, 4], [1, 1, 1])
+    """
+    base, extra = divmod(steps, scales)
+    return [max(1, base + (index >= scales - extra)) for index in range(scales)]
+
+
+def _end_all(hooks: Sequence[Callback], end: RunEnd, failure: BaseException | None) -> None:
+    """Call every ``on_end``, even when one raises; then raise the first hook error.
+
+    When the run itself already failed (``failure``), that error is the one the caller sees;
+    a hook's error is added to it as a note instead of replacing it.
+    """
+    first_error: BaseException | None = None
+    for hook in hooks:
+        try:
+            hook.on_end(end)
+        except BaseException as error:
+            first_error = first_error or error
+    if first_error is None:
+        return
+    if failure is None:
+        raise first_error
+    note = f"an on_end hook also raised {type(first_error).__name__}: {first_error}"
+    if sys.version_info >= (3, 11):
+        failure.add_note(note)
 
 
 def _hw(image: Tensor) -> tuple[int, int]:

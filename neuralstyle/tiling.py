@@ -29,9 +29,9 @@ import torch
 from torch import Tensor
 
 from neuralstyle.errors import ConfigError, ShapeError
+from neuralstyle.targets import StyleRegion, Targets, objective_scale
 
 if TYPE_CHECKING:
-    from neuralstyle.targets import StyleRegion, Targets
     from neuralstyle.transfer import Loss, StyleTransfer
 
 __all__ = ["PASSES", "Tile", "TilePlan", "TiledScale"]
@@ -360,7 +360,7 @@ class TiledScale:
             with torch.no_grad():
                 targets = self.crop_targets
                 reference = self._transfer.loss(targets.content_image, targets).total
-            scale = 1 / reference.float().clamp_min(1e-30)
+            scale = objective_scale(reference, targets.content_image)
             self.crop_targets = replace(targets, objective_scale=scale)
         self._steps_in_visit = 0
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import sys
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import cast
@@ -27,13 +27,7 @@ import torch
 from torch import Tensor
 
 from neuralstyle._checks import check_float_tensor, check_rank
-from neuralstyle.callbacks import (
-    Callback,
-    DivergenceGuard,
-    LossHistory,
-    RunEnd,
-    RunStart,
-)
+from neuralstyle.callbacks import Callback, DivergenceGuard, LossHistory
 from neuralstyle.color import match_color, transfer_luminance
 from neuralstyle.config import TransferConfig
 from neuralstyle.errors import ConfigError, ShapeError
@@ -59,13 +53,21 @@ from neuralstyle.targets import (
     blend_targets,
     blend_weights,
     content_norms,
+    objective_scale,
     pooled_target,
     style_region,
     style_target,
 )
 from neuralstyle.tiling import TilePlan
 
-__all__ = ["Loss", "StyleTransfer", "TransferResult"]
+__all__ = ["NOISE_MEAN", "NOISE_STD", "Loss", "StyleTransfer", "TransferResult"]
+
+NOISE_MEAN = (0.485, 0.456, 0.406)
+"""The colour ``init="noise"`` starts from: ImageNet's mean, a neutral grey the networks know."""
+NOISE_STD = 0.001 / 256
+"""The spread of ``init="noise"`` around :data:`NOISE_MEAN`: neural-style's ``-init random``
+(0.001 in its 0..256 pixel units). Faint on purpose: the optimizer paints on a blank canvas, and
+strong noise (uniform in [0, 1]) survives hundreds of L-BFGS steps as coloured speckle."""
 
 ImageSources = ImageSource | list[ImageSource] | tuple[ImageSource, ...]
 """One image, or a list/tuple of images (a content batch, or styles to blend)."""
@@ -163,7 +165,7 @@ class StyleTransfer:
             # (features()); the weights' layout changed a convolution's time by under 2%.
             self.extractor = self.extractor.to(memory_format=self.memory_format)
         self._forward: Callable[[Tensor], dict[str, Tensor]] = (
-            torch.compile(self.extractor) if self.config.compile else self.extractor
+            _compiled(self.extractor) if self.config.compile else self.extractor
         )
         self.callbacks = tuple(callbacks)
 
@@ -334,10 +336,8 @@ class StyleTransfer:
         unscaled = Targets(content_image, content_targets, content_norm, regions, one, content_mask)
         if plan is not None and plan.needed(size):
             return unscaled  # each tile measures its own scale (TiledScale)
-        # Normalize by the loss of the content image itself: the usual starting point, and defined
-        # by the targets alone, so every way of driving the loop agrees on it.
         reference = self.loss(content_image, unscaled).total
-        return replace(unscaled, objective_scale=1 / reference.float().clamp_min(1e-30))
+        return replace(unscaled, objective_scale=objective_scale(reference, content_image))
 
     def _regions(
         self,
@@ -433,7 +433,8 @@ class StyleTransfer:
             start = start.expand_as(content)
         elif self.config.init == "noise":
             generator = torch.Generator().manual_seed(self.config.seed)
-            start = torch.rand(content.shape, generator=generator).to(self.device)
+            noise = torch.randn(content.shape, generator=generator) * NOISE_STD
+            start = (noise + torch.tensor(NOISE_MEAN).view(1, 3, 1, 1)).to(self.device)
         else:
             start = content
         # Always contiguous, even with channels_last (the network input is converted on the way
@@ -549,21 +550,27 @@ class StyleTransfer:
         init: ImageSource | None = None,
         style_masks: Sequence[ImageSource] | None = None,
         content_mask: ImageSource | None = None,
+        callbacks: Sequence[Callback] = (),
     ) -> TransferRun:
         """Set up a run and return it as an iterator of :class:`StepState`, one per step.
 
-        Takes the arguments of :meth:`run`. With ``config.start_size`` the iterator passes
-        through every scale (``config.steps`` steps each); :attr:`StepState.scale` tells which.
+        Takes the arguments of :meth:`run`, and calls the same callbacks: a divergence guard,
+        the instance's, then ``callbacks``. With ``config.start_size`` the iterator passes
+        through every scale; :attr:`StepState.scale` tells which. It ends after the last step
+        or a callback's :class:`~neuralstyle.callbacks.Stop`; to stop earlier, break and call
+        :meth:`TransferRun.close` (or iterate inside a ``with`` block) so every callback's
+        ``on_end`` runs. Iterating it to the end gives the picture :meth:`run` gives.
 
         Example:
-            >>> run = StyleTransfer().start("photo.jpg", "painting.jpg")  # doctest: +SKIP
-            >>> for state in run:  # doctest: +SKIP
-            ...     if state.step == 50:
-            ...         break
+            >>> with StyleTransfer().start("photo.jpg", "painting.jpg") as run:  # doctest: +SKIP
+            ...     for state in run:
+            ...         if state.step == 50:
+            ...             break
             >>> run.best_image  # doctest: +SKIP
         """
         inputs = self.load_inputs(content, style, style_masks, content_mask)
-        return TransferRun(self, inputs, init)
+        hooks = [DivergenceGuard(), *self.callbacks, *callbacks]
+        return TransferRun(self, inputs, init, hooks)
 
     def run(
         self,
@@ -586,71 +593,56 @@ class StyleTransfer:
             style_masks: One region mask per style image (white: that style applies there);
                 paths, PIL images, arrays or tensors with the content's aspect ratio.
             content_mask: Where the picture may change; outside it the content stays as it is.
-            callbacks: Called after the instance's own callbacks.
+            callbacks: Called after a divergence guard and the instance's own callbacks.
 
         Returns:
             The :class:`TransferResult`.
         """
         begin = time.perf_counter()
         history = LossHistory()
-        hooks: list[Callback] = [DivergenceGuard(), *self.callbacks, *callbacks, history]
-        transfer = self.start(
-            content, style, init=init, style_masks=style_masks, content_mask=content_mask
-        )
-        stop_reason: str | None = None
-        failure: BaseException | None = None
-        started: list[Callback] = []
-        try:
-            info = RunStart(transfer.total_steps, transfer.image.detach(), self.device)
-            for hook in hooks:
-                started.append(hook)
-                hook.on_start(info)
-            for state in transfer:
-                for hook in hooks:
-                    signal = hook.on_step(state)
-                    if signal is not None:
-                        stop_reason = signal.reason
-                        break
-                if stop_reason is not None:
-                    break
-        except BaseException as error:
-            stop_reason = f"{type(error).__name__}: {error}"
-            failure = error
-            raise
-        finally:
-            _end_all(started, transfer.end_state(stop_reason, begin), failure)
-        best_loss = float(transfer.best_per_item.sum())
+        with self.start(
+            content,
+            style,
+            init=init,
+            style_masks=style_masks,
+            content_mask=content_mask,
+            callbacks=[*callbacks, history],
+        ) as transfer:
+            for _ in transfer:
+                pass
         return TransferResult(
             image=self.output(transfer.result_image, transfer.targets),
             best_image=self.output(transfer.best_image, transfer.targets),
-            best_loss=best_loss,
+            best_loss=float(transfer.best_per_item.sum()),
             history=history.as_lists(),
             steps_done=transfer.steps_done,
-            stop_reason=stop_reason,
+            stop_reason=transfer.stop_reason,
             seconds=time.perf_counter() - begin,
             seconds_targets=transfer.seconds_targets,
         )
 
 
-def _end_all(hooks: Sequence[Callback], end: RunEnd, failure: BaseException | None) -> None:
-    """Call every ``on_end``, even when one raises; then raise the first hook error.
+def _compiled(extractor: FeatureExtractor) -> Callable[[Tensor], dict[str, Tensor]]:
+    """``torch.compile(extractor)``, quiet about the one warning every call of ours would raise.
 
-    When the run itself already failed (``failure``), that error is the one the caller sees;
-    a hook's error is added to it as a note instead of replacing it.
+    The optimized image reaches the network as a non-leaf tensor (masked, or converted to
+    channels-last); when dynamo wraps such an input it reads its ``.grad``, which makes torch
+    warn that a non-leaf's ``.grad`` is never populated. We never use that ``.grad``: the
+    warning says nothing to the caller, and under ``-W error`` it would stop the run.
     """
-    first_error: BaseException | None = None
-    for hook in hooks:
-        try:
-            hook.on_end(end)
-        except BaseException as error:
-            first_error = first_error or error
-    if first_error is None:
-        return
-    if failure is None:
-        raise first_error
-    note = f"an on_end hook also raised {type(first_error).__name__}: {first_error}"
-    if sys.version_info >= (3, 11):
-        failure.add_note(note)
+    compiled = torch.compile(extractor)
+
+    def forward(image: Tensor) -> dict[str, Tensor]:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore",
+                message="The .grad attribute of a Tensor that is not a leaf",
+                category=UserWarning,
+            )
+            features: dict[str, Tensor] = compiled(image)
+        return features
+
+    return forward
 
 
 def _hw(image: Tensor) -> tuple[int, int]:

@@ -11,6 +11,7 @@ example cannot rely on anything the page does not show. Each ``neuralstyle ...``
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import re
 import shlex
 from pathlib import Path
@@ -71,7 +72,7 @@ def example_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name, preset in list(presets.PRESETS.items()):
         short = dataclasses.replace(preset, config=dataclasses.replace(preset.config, steps=STEPS))
         monkeypatch.setitem(presets.PRESETS, name, short)
-        monkeypatch.setattr(presets, name.upper(), short)
+        monkeypatch.setattr(presets, name.upper().replace("-", "_"), short)
     # StyleTransfer() falls back to the module-level default preset.
     monkeypatch.setattr(transfer, "DEFAULT", presets.PRESETS["default"])
     return tmp_path
@@ -153,3 +154,38 @@ def test_command_examples_parse(page: Path, line: int, argv: list[str]) -> None:
     else:
         # A command that no longer parses exits with status 2 here, failing the test.
         parser.parse_args(rest)
+
+
+def test_no_docstring_example_hides_code_after_a_comment() -> None:
+    # doctest skips an example whose source is only a comment, and the lines under it become
+    # its (unchecked) expected output: code there silently tests nothing.
+    import doctest
+    import importlib
+    import pkgutil
+
+    hidden = []
+    for info in pkgutil.iter_modules(neuralstyle.__path__, "neuralstyle."):
+        module = importlib.import_module(info.name)
+        for test in doctest.DocTestFinder().find(module):
+            lines = (test.docstring or "").splitlines()
+            for line, after in itertools.pairwise(lines):
+                comment_only = re.match(r"\s*>>> #", line)
+                if comment_only and after.strip() and not re.match(r"\s*(>>>|\.\.\.)", after):
+                    hidden.append(f"{test.name}: {after.strip()}")
+    assert hidden == []
+
+
+def test_the_dev_extra_installs_every_tool_the_readme_names() -> None:
+    # README, Developing: `pip install -e ".[dev]"` gives pytest, Hypothesis, ruff, mypy, the
+    # docs toolchain and nox.
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    dev = " ".join(extras["dev"])
+    included = [extra for extra in ("test", "lint", "docs") if extra in dev]
+    wanted = " ".join([dev, *(" ".join(extras[extra]) for extra in included)])
+    for tool in ("pytest", "hypothesis", "ruff", "mypy", "mkdocs-material", "mkdocstrings", "nox"):
+        assert tool in wanted, tool
+    assert 'pip install -e ".[dev]"' in (ROOT / "README.md").read_text()

@@ -195,6 +195,73 @@ def test_callbacks_run_in_order_and_can_stop_the_run() -> None:
     assert result.stop_reason == "enough"
 
 
+def test_start_calls_the_instances_and_its_own_callbacks_like_run() -> None:
+    log: list[str] = []
+    transfer = StyleTransfer(
+        LAYERS,
+        config=replace(CONFIG, steps=3),
+        extractor=tiny_extractor(),
+        callbacks=[Recorder("own", log)],
+    )
+    states = list(transfer.start(CONTENT, STYLE, callbacks=[Recorder("given", log)]))
+    assert len(states) == 3
+    assert log == [
+        "own.start", "given.start",
+        "own.step1", "given.step1", "own.step2", "given.step2", "own.step3", "given.step3",
+        "own.end:3:None", "given.end:3:None",
+    ]  # fmt: skip
+
+
+def test_a_stop_ends_the_iteration_after_its_step() -> None:
+    log: list[str] = []
+    run = make(replace(CONFIG, steps=5)).start(
+        CONTENT, STYLE, callbacks=[Recorder("a", log, stop_at=2)]
+    )
+    assert [state.step for state in run] == [1, 2]
+    assert run.stop_reason == "enough"
+    assert log[-1] == "a.end:2:enough"
+
+
+def test_closing_a_run_left_early_ends_its_callbacks_once() -> None:
+    log: list[str] = []
+    with make().start(CONTENT, STYLE, callbacks=[Recorder("a", log)]) as run:
+        for state in run:
+            if state.step == 2:
+                break
+    run.close()
+    assert log == ["a.start", "a.step1", "a.step2", "a.end:2:None"]
+    assert list(run) == []
+
+
+def test_the_iterator_and_the_hand_loop_reproduce_run_with_the_default_preset() -> None:
+    # The bundled network and the default preset's recipe, small and short. Iterating start()
+    # is run()'s own loop, scales included; the hand loop on the seams is one scale, so it
+    # reproduces run() for a config without start_size.
+    from neuralstyle import example_image, get_preset
+
+    preset = get_preset("default")
+    content, style = example_image("chelsea"), example_image("starry_night")
+    coarse = StyleTransfer(
+        preset.layer_map, config=replace(preset.config, size=96, start_size=48, steps=6)
+    )
+    with coarse.start(content, style) as run:
+        for _ in run:
+            pass
+    assert len(run.sizes) > 1
+    reference = coarse.run(content, style)
+    assert torch.equal(coarse.output(run.result_image, run.targets), reference.image)
+
+    single = StyleTransfer(
+        preset.layer_map, config=replace(preset.config, size=64, start_size=None, steps=4)
+    )
+    targets = single.targets(content, style)
+    image = single.initial_image(targets)
+    optimizer = single.make_optimizer(image)
+    for _ in range(single.config.steps):
+        single.step(image, targets, optimizer)
+    assert torch.equal(single.output(image, targets), single.run(content, style).image)
+
+
 class Boom(Recorder):
     def on_step(self, state: StepState) -> Stop | None:
         raise KeyError("callback failed")
