@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import inspect
 import re
 import sys
@@ -17,7 +18,7 @@ import textwrap
 import types
 import typing
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, NoReturn
@@ -47,6 +48,13 @@ DEMO_OUTPUT = "neuralstyle-demo.png"
 _FLAGS = {"style_blend": ("--style-weights", "--style-blend")}
 # Config fields handled by hand: --init also takes the path of a starting image.
 _BY_HAND = frozenset({"init"})
+# Config fields whose flag may be given bare, and the value that means (neural-style's
+# `-original_colors 1` habit: a bare --preserve-color keeps the content's colours by luminance).
+_BARE = {"preserve_color": "luminance"}
+# Where the command line can take less than the API, its own help text.
+_CLI_HELP = {
+    "optimizer": "adam or lbfgs (the Python API also takes a factory params -> Optimizer).",
+}
 _CONFIG_DEST = "config."
 _METAVARS: dict[object, str] = {int: "N", float: "X"}
 # Long side beyond which a run at the content's own size gets a hint to pass --size.
@@ -71,10 +79,23 @@ class _UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors that point at ``--help``."""
+    """argparse with one-line errors that point at ``--help`` and suggest a misspelled option."""
 
     def error(self, message: str) -> NoReturn:
+        unknown = re.match(r"unrecognized arguments: (.*)", message)
+        if unknown:
+            message += _suggestions(unknown.group(1).split(), self._option_string_actions)
         self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
+
+
+def _suggestions(words: Sequence[str], options: Iterable[str]) -> str:
+    """`` (did you mean --style-weight?)`` for the first misspelled option, else ``""``."""
+    for word in words:
+        if word.startswith("--"):
+            close = difflib.get_close_matches(word.split("=", 1)[0], list(options), n=1)
+            if close:
+                return f" (did you mean {close[0]}?)"
+    return ""
 
 
 # -- options generated from TransferConfig ----------------------------------------------------
@@ -195,11 +216,15 @@ def _add_config_options(parser: argparse.ArgumentParser, base: TransferConfig, l
         default = _shown(getattr(base, field.name))
         if kwargs.get("metavar", "") is None:
             kwargs["metavar"] = field.name.upper()
+        text = _CLI_HELP.get(field.name, helps.get(field.name, ""))
+        if field.name in _BARE:
+            kwargs.update(nargs="?", const=_BARE[field.name])
+            text += f" Given bare, {_BARE[field.name]}."
         group.add_argument(
             *flags,
             dest=_CONFIG_DEST + field.name,
             default=argparse.SUPPRESS,
-            help=f"{helps.get(field.name, '')} (default: {default})".strip(),
+            help=f"{text} (default: {default})".strip(),
             **kwargs,
         )
 
@@ -332,15 +357,18 @@ class _Job:
     args: argparse.Namespace
 
 
-class _RememberEnd:
-    """Keeps the :class:`RunEnd`, so an interrupted run can still save its best image."""
+class _Announce:
+    """Says what the run will do once its inputs are read and checked, and keeps its
+    :class:`RunEnd`, so an interrupted run can still save its best image."""
 
-    def __init__(self) -> None:
+    def __init__(self, job: _Job) -> None:
+        self.job = job
         self.end: RunEnd | None = None
 
     def on_start(self, start: RunStart) -> None:
-        """Forget an earlier run."""
+        """Print the header line (after every input was read: a bad file prints no header)."""
         self.end = None
+        _say(self.job, _summary(self.job, start))
 
     def on_step(self, state: StepState) -> Stop | None:
         """Nothing to do per step."""
@@ -464,9 +492,8 @@ def _execute(job: _Job) -> int:
     except (ImageError, ConfigError) as error:
         raise _UsageError(str(error)) from error
     transfer = StyleTransfer(job.preset.layer_map, config=job.config, extractor=_extractor(job))
-    remember = _RememberEnd()
-    callbacks = [*_reporting(job), remember]
-    _say(job, _summary(job, transfer.device))
+    announce = _Announce(job)
+    callbacks = [announce, *_reporting(job)]
     style: ImageSources = job.styles[0] if len(job.styles) == 1 else list(job.styles)
     save = _saver(job, protect)
     try:
@@ -479,11 +506,12 @@ def _execute(job: _Job) -> int:
             callbacks=callbacks,
         )
     except KeyboardInterrupt:
-        return _interrupted(job, remember.end, save)
+        return _interrupted(job, announce.end, save)
     # A diverged run keeps its best image; the last one may hold NaN.
     save(result.best_image if result.stop_reason else result.image)
-    _say(job, f"{result.steps_done} steps in {result.seconds:.1f} s; wrote {job.output}")
-    print(job.output, flush=True)
+    written = job.output.resolve()
+    _say(job, f"{result.steps_done} steps in {result.seconds:.1f} s; wrote {written}")
+    print(written, flush=True)
     return 0
 
 
@@ -523,13 +551,15 @@ def _saver(job: _Job, protect: list[str]) -> Callable[[torch.Tensor], None]:
     return save
 
 
-def _summary(job: _Job, device: torch.device) -> str:
+def _summary(job: _Job, start: RunStart) -> str:
     config = job.config
     size = f"{config.size} px" if config.size is not None else _full_size(job.content)
     styles = " + ".join(Path(s).name for s in job.styles)
+    optimizer = config.optimizer if isinstance(config.optimizer, str) else "a custom optimizer"
+    scales = f" over {start.scales} scales from {config.start_size} px" if start.scales > 1 else ""
     return (
         f"{Path(job.content).name} in the style of {styles}: preset {job.preset.name!r}, "
-        f"{config.steps} steps of {config.optimizer}, {size}, on {device}"
+        f"{start.total_steps} steps of {optimizer}{scales}, {size}, on {start.device}"
     )
 
 
@@ -577,10 +607,10 @@ def _interrupted(job: _Job, end: RunEnd | None, save: Callable[[torch.Tensor], N
     save(end.best_image.clamp(0, 1))
     print(
         f"neuralstyle: interrupted after {end.steps_done} steps; saved the best image so far to "
-        f"{job.output}",
+        f"{job.output.resolve()}",
         file=sys.stderr,
     )
-    print(job.output, flush=True)
+    print(job.output.resolve(), flush=True)
     return 130
 
 

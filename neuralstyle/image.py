@@ -782,6 +782,9 @@ def save_image(
 
 
 def _format_for(target: pathlib.Path) -> tuple[str, dict[str, Any]]:
+    # A folder has no format to tell from its name: say what it is first.
+    if target.is_dir():
+        raise ImageError(f"{target} is a directory; pass a file path such as {target / 'out.png'}")
     try:
         return _FORMATS[target.suffix.lower()]
     except KeyError:
@@ -800,8 +803,6 @@ def _check_destination(
         raise ImageError(
             f"folder does not exist: {folder}; create it first (save_image creates no folders)"
         )
-    if target.is_dir():
-        raise ImageError(f"{target} is a directory; pass a file path such as {target / 'out.png'}")
     # Asked now so a long run never ends on a folder it cannot write (read-only mounts included).
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ImageError(

@@ -11,6 +11,7 @@ import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from neuralstyle.errors import ConfigError, LayerNotFoundError
 
@@ -54,6 +55,9 @@ class LayerMap:
         content: Layer name -> weight of that layer's content term.
         style: Layer name -> weight of that layer's style term.
 
+    Frozen all the way down: ``content`` and ``style`` are read-only views of the map's own
+    copies, so a map can be hashed, shared and used as a dictionary key.
+
     Raises:
         ConfigError: A weight is negative, NaN or infinite, or every weight is zero.
 
@@ -73,9 +77,20 @@ class LayerMap:
                 "the layer map has no term with a positive weight; give at least one content or "
                 "style layer a weight > 0, e.g. LayerMap(content={'relu4_2': 1.0})"
             )
-        # Private copies: a caller mutating their dict later must not change a frozen map.
-        object.__setattr__(self, "content", content)
-        object.__setattr__(self, "style", style)
+        # Read-only views of private copies: neither the caller's dict nor the map's own
+        # fields can change after validation.
+        object.__setattr__(self, "content", MappingProxyType(content))
+        object.__setattr__(self, "style", MappingProxyType(style))
+
+    def __repr__(self) -> str:
+        return f"LayerMap(content={dict(self.content)!r}, style={dict(self.style)!r})"
+
+    def __hash__(self) -> int:
+        return hash((frozenset(self.content.items()), frozenset(self.style.items())))
+
+    def __reduce__(self) -> tuple[type[LayerMap], tuple[dict[str, float], dict[str, float]]]:
+        # Read-only views do not pickle; the plain dicts rebuild (and re-check) the map.
+        return (LayerMap, (dict(self.content), dict(self.style)))
 
     @property
     def layers(self) -> tuple[str, ...]:

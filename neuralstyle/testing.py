@@ -24,18 +24,27 @@ Example:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, get_args
 
 import torch
 from torch import Tensor
 
 from neuralstyle.errors import ConfigError, DTypeError
+from neuralstyle.layers import LayerMap
 from neuralstyle.losses import GramNormalization, gram_matrix
 
 if TYPE_CHECKING:
     from hypothesis.strategies import SearchStrategy
 
-__all__ = ["SizeRange", "feature_map_pairs", "feature_maps", "gram_targets", "images"]
+__all__ = [
+    "SizeRange",
+    "feature_map_pairs",
+    "feature_maps",
+    "gram_targets",
+    "images",
+    "layer_maps",
+]
 
 SizeRange = tuple[int, int]
 """An inclusive ``(min, max)`` range for one dimension's size."""
@@ -300,3 +309,55 @@ def feature_map_pairs(
             _values(shape, checked_dtype, low, high), _values(shape, checked_dtype, low, high)
         )
     )
+
+
+def layer_maps(
+    layers: Sequence[str],
+    *,
+    max_weight: float = 10.0,
+) -> SearchStrategy[LayerMap]:
+    """Valid :class:`~neuralstyle.LayerMap` s over ``layers``: some content and some style layers,
+    each with a weight in ``[0, max_weight]``, at least one weight positive.
+
+    Zero weights are drawn too (a layer switched off), and the same layer may carry both
+    content and style.
+
+    Args:
+        layers: The layer names to choose from (e.g. a feature extractor's ``layers``).
+        max_weight: Inclusive upper bound of the weights, finite and > 0.
+
+    Returns:
+        A strategy of layer maps.
+
+    Raises:
+        ConfigError: No layers, or ``max_weight`` is not a finite number > 0.
+
+    Example:
+        >>> from hypothesis import find
+        >>> chosen = find(layer_maps(["relu1_1", "relu4_2"]), lambda m: len(m.layers) == 2)
+        >>> sorted(chosen.layers)
+        ['relu1_1', 'relu4_2']
+    """
+    from hypothesis import strategies as st
+
+    names = list(dict.fromkeys(layers))
+    if not names or not all(isinstance(name, str) for name in names):
+        raise ConfigError(f"layers must be a non-empty sequence of layer names, got {layers!r}")
+    valid = isinstance(max_weight, (int, float)) and not isinstance(max_weight, bool)
+    if not valid or not math.isfinite(max_weight) or max_weight <= 0:
+        raise ConfigError(f"max_weight must be a finite number > 0, got {max_weight!r}")
+    weights = st.one_of(st.just(0.0), st.floats(min_value=0.0, max_value=float(max_weight)))
+    side = st.dictionaries(st.sampled_from(names), weights, max_size=len(names))
+    # One positive weight is put in by construction, so nothing is filtered away.
+    anchor = st.tuples(
+        st.sampled_from(["content", "style"]),
+        st.sampled_from(names),
+        st.floats(min_value=float(max_weight) / 1000, max_value=float(max_weight)),
+    )
+
+    def build(parts: tuple[dict[str, float], dict[str, float], tuple[str, str, float]]) -> LayerMap:
+        content, style, (kind, name, weight) = parts
+        (content if kind == "content" else style)[name] = weight
+        return LayerMap(content=content, style=style)
+
+    return st.tuples(side, side, anchor).map(build)

@@ -114,6 +114,13 @@ def directory(folder: Path) -> Path:
     return path
 
 
+def plain_directory(folder: Path) -> Path:
+    """A folder named like a folder, as in ``-o outputs``: no suffix to tell a format from."""
+    path = folder / "outputs"
+    path.mkdir()
+    return path
+
+
 def empty_file(folder: Path) -> Path:
     path = folder / "empty.png"
     path.write_bytes(b"")
@@ -816,6 +823,7 @@ def unknown_suffix(folder: Path) -> Path:
         pytest.param(no_such_folder, "folder does not exist: .*create it first", id="no-folder"),
         pytest.param(unknown_suffix, "suffix '.gif'; use one of .png", id="unknown-suffix"),
         pytest.param(directory, "is a directory; pass a file path", id="a-directory"),
+        pytest.param(plain_directory, "outputs is a directory; .*outputs/out.png", id="folder"),
     ],
 )
 def test_impossible_output_paths(
@@ -830,14 +838,25 @@ def test_impossible_output_paths(
 
 
 @pytest.mark.parametrize(
-    "make", [no_such_folder, unknown_suffix, directory], ids=["no-folder", "gif", "directory"]
+    ("make", "fragment"),
+    [
+        (no_such_folder, "folder does not exist"),
+        (unknown_suffix, "suffix '.gif'"),
+        (directory, "is a directory"),
+        (plain_directory, "outputs is a directory; pass a file path such as"),
+    ],
+    ids=["no-folder", "gif", "directory", "folder"],
 )
 def test_impossible_output_paths_on_the_command_line(
-    workspace: Path, capsys: pytest.CaptureFixture[str], make: Callable[[Path], Path]
+    workspace: Path,
+    capsys: pytest.CaptureFixture[str],
+    make: Callable[[Path], Path],
+    fragment: str,
 ) -> None:
     target = make(workspace)
     argv = [str(workspace / "content.png"), str(workspace / "style.png"), "-o", str(target)]
-    refused_by_the_cli([*argv, *QUICK], workspace, capsys, status=2)
+    line = refused_by_the_cli([*argv, *QUICK], workspace, capsys, status=2)
+    assert fragment in line
     assert not (workspace / "no").exists()
 
 

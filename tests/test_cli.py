@@ -85,13 +85,14 @@ def one_error_line(err: str) -> str:
 
 @pytest.mark.usefixtures("no_network")
 def test_demo_runs_offline_and_prints_the_output(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    output = tmp_path / "demo.png"
-    status = main(["demo", "-o", str(output), "--size", "40", "--steps", "2", "--quiet"])
+    monkeypatch.chdir(tmp_path)
+    status = main(["demo", "-o", "demo.png", "--size", "40", "--steps", "2", "--quiet"])
     captured = capsys.readouterr()
     assert status == 0
-    assert captured.out.strip() == str(output)
+    output = tmp_path / "demo.png"
+    assert captured.out.strip() == str(output.resolve())  # absolute, wherever it was run
     assert captured.err == ""
     with Image.open(output) as image:
         assert max(image.size) == 40
@@ -190,8 +191,9 @@ def test_a_new_config_field_becomes_an_option_without_a_cli_change() -> None:
     assert vars(args)["config.strength"] == 2.0
     assert vars(parser.parse_args(["--no-keep-edges"]))["config.keep_edges"] is False
     assert vars(parser.parse_args([])) == {}  # unspecified: the preset decides
-    with pytest.raises(SystemExit):
+    with pytest.raises(SystemExit) as exited:
         parser.parse_args(["--palette", "green"])
+    assert exited.value.code == 2  # a usage error, not --help's 0
 
 
 def test_options_reach_the_config_and_the_run(
@@ -278,6 +280,56 @@ def test_progress_is_plain_lines_when_not_a_terminal(
     with Image.open(output) as written:
         assert written.format == "JPEG"
         assert written.size == (32, 26)
+
+
+def test_the_header_progress_and_end_count_the_same_steps(
+    images: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content, style, _ = images
+    argv = [str(content), str(style), "-o", str(tmp_path / "o.png"), "--size", "48"]
+    assert main([*argv, "--steps", "5", "--start-size", "24"]) == 0
+    err = capsys.readouterr().err
+    assert "5 steps of adam over 3 scales from 24 px" in err
+    assert "step 5/5" in err
+    assert "neuralstyle: 5 steps in" in err
+
+
+def test_a_bare_preserve_color_means_luminance(
+    images: tuple[Path, Path, Path], tmp_path: Path, spy: Spy
+) -> None:
+    content, style, _ = images
+    argv = [str(content), str(style), "-o", str(tmp_path / "o.png"), *TINY, "--quiet"]
+    assert main([*argv, "--preserve-color"]) == 0
+    assert main([*argv, "--preserve-color", "histogram"]) == 0
+    assert [config.preserve_color for config in spy.configs] == ["luminance", "histogram"]
+
+
+def test_a_misspelled_option_gets_a_suggestion(
+    images: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content, style, _ = images
+    argv = [str(content), str(style), "-o", str(tmp_path / "o.png"), "--stlye-weight", "3"]
+    assert main(argv) == 2
+    assert "(did you mean --style-weight?)" in one_error_line(capsys.readouterr().err)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_an_absent_device_is_one_line_naming_the_devices_there_are(
+    images: tuple[Path, Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    content, style, _ = images
+    argv = [str(content), str(style), "-o", str(tmp_path / "o.png"), "--device", "cuda"]
+    assert main(argv) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "device 'cuda' is not available here; this machine has cpu" in line
+    assert "unexpected" not in line
+
+
+def test_the_optimizer_option_offers_what_a_shell_can_spell(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    text = help_text([], capsys)
+    assert "--optimizer {adam,lbfgs} adam or lbfgs" in text
 
 
 def test_sixteen_bit_output(images: tuple[Path, Path, Path], tmp_path: Path) -> None:
@@ -405,7 +457,8 @@ def test_a_missing_input_is_one_line_and_status_1(
     style = picture(tmp_path / "s.png", 1)
     status = main([str(tmp_path / "missing.jpg"), str(style), "-o", str(tmp_path / "x.png")])
     assert status == 1
-    assert "missing.jpg" in one_error_line(capsys.readouterr().err.splitlines()[-1])
+    # The whole of standard error: no header is printed for a run whose inputs fail.
+    assert "missing.jpg" in one_error_line(capsys.readouterr().err)
 
 
 def test_a_corrupt_input_is_one_line_and_status_1(
