@@ -1,16 +1,23 @@
-"""The quality report's measures: two distances under a network and two that need none.
+"""The quality protocol's measures (issue 15): what a person sees, as plain floats.
 
-Every measure compares a result with what it should resemble and is a plain float:
+On the output ``O`` against the content ``C`` resized to ``O``'s size and the style ``S``:
 
-* :func:`feature_distance`: content kept, relative squared error of feature maps (0 is equal);
-* :func:`gram_distance`: style taken, relative squared error of Gram matrices (0 is equal);
-* :func:`color_histogram_distance`: palette taken, total variation distance of joint RGB
-  histograms, in [0, 1] (0 is the same palette);
-* :func:`edge_ssim`: structure kept, SSIM of the luma edge maps, in [-1, 1] (1 is identical).
+* :func:`edge_ssim`: structure kept. SSIM (Gaussian window, sigma 1.5, constants ``0.01**2`` and
+  ``0.03**2``: a data range of 1) between the Sobel gradient magnitudes of the BT.601 luma of
+  ``O`` and ``C``; 1 is the same outlines, near 0 none of them;
+* :func:`luma_correlation`: layout kept. Pearson correlation of the luma of ``O`` and ``C``, each
+  blurred by a Gaussian of sigma 2 px (reflected borders), in [-1, 1];
+* :func:`color_histogram_distance`: palette taken. Total variation distance between the 8x8x8
+  joint RGB histograms of ``O`` and ``S``, in [0, 1];
+* :func:`gram_distance`: texture taken. Mean over the style layers of
+  ``||G(O) - G(S)||_F / ||G(S)||_F`` with ``G = F F^T / (C H W)`` under a network (the bundled
+  VGG16 in the report), ``S`` resized to a 512 px long side by the caller;
+* :func:`face_probability` (optional, in ``benchmarks/faces.py``): the best face probability of
+  MTCNN, for portraits.
 
-The two network-free measures check the network ones with something the optimized network
-cannot game: a result can match Gram matrices and still lose the photo's outlines or take none
-of the painting's colours.
+The network-free measures check the network one with something the optimized network cannot
+game: a result can match Gram matrices and still lose the photo's outlines or take none of the
+painting's colours. No single measure decides; read them together with the pictures.
 
 Images are ``(1, 3, H, W)`` RGB floats in [0, 1]; feature maps are ``(1, C, h, w)``.
 """
@@ -28,13 +35,14 @@ from neuralstyle import ShapeError, gram_matrix
 
 __all__ = [
     "BT601_LUMA",
+    "LUMA_BLUR_SIGMA",
     "SSIM_SIGMA",
     "SSIM_WINDOW",
     "color_histogram_distance",
     "edge_ssim",
-    "feature_distance",
     "gram_distance",
     "luma",
+    "luma_correlation",
     "sobel_magnitude",
     "ssim",
 ]
@@ -42,53 +50,30 @@ __all__ = [
 BT601_LUMA = (0.299, 0.587, 0.114)
 """Weights of R, G, B in the luma Y' of ITU-R BT.601."""
 SSIM_WINDOW = 11
-"""Side of SSIM's Gaussian window in pixels (Wang et al., 2004)."""
+"""Side of SSIM's Gaussian window in pixels (Wang et al., 2004: sigma 1.5 cut at 3.5 sigma)."""
 SSIM_SIGMA = 1.5
 """Standard deviation of SSIM's Gaussian window in pixels."""
-# Sobel kernels divided by 8 (the sum of their absolute weights): a step from 0 to 1 gives a
-# gradient of 0.5 on either axis, so the magnitude lies in [0, sqrt(0.5)] for images in [0, 1].
-_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]) / 8
-_SOBEL_RANGE = math.sqrt(0.5)
+LUMA_BLUR_SIGMA = 2.0
+"""Standard deviation in pixels of the blur before the luma correlation."""
+_SOBEL_X = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]])
 
 
 # -- under a network -------------------------------------------------------------------------------
 
 
-def feature_distance(
-    output: Mapping[str, Tensor], reference: Mapping[str, Tensor], layers: Sequence[str]
-) -> float:
-    """Mean over ``layers`` of ``||F(output) - F(reference)||^2 / ||F(reference)||^2``.
-
-    Relative, so layers of very different magnitude count alike and the number means the same on
-    every network: 0 is identical features, 1 is as far as an all-zero map.
-
-    Args:
-        output: Layer -> feature maps of the result.
-        reference: Layer -> feature maps of the content image, at the result's size.
-        layers: The layers to average over.
-
-    Raises:
-        ShapeError: No layers, or a layer's maps differ in shape.
-
-    Example:
-        >>> maps = {"relu4_2": torch.ones(1, 2, 3, 3)}
-        >>> feature_distance({"relu4_2": torch.zeros(1, 2, 3, 3)}, maps, ["relu4_2"])
-        1.0
-    """
-    return _mean(_relative_squared_error(output[name], reference[name], name) for name in layers)
-
-
 def gram_distance(
     output: Mapping[str, Tensor], reference: Mapping[str, Tensor], layers: Sequence[str]
 ) -> float:
-    """Mean over ``layers`` of ``||G(output) - G(reference)||^2 / ||G(reference)||^2``.
+    """Mean over ``layers`` of ``||G(output) - G(reference)||_F / ||G(reference)||_F``.
 
-    Grams are divided by ``C*H*W``, so a style image at its own size compares with a result at
-    another size: tiling a feature map leaves its Gram, and so the distance, unchanged.
+    Grams are divided by ``C*H*W``, so a style image at one size compares with a result at
+    another: tiling a feature map leaves its Gram, and so the distance, unchanged. Relative, so
+    layers of very different magnitude count alike: 0 is the same statistics, 1 is as far as
+    an all-zero map.
 
     Args:
         output: Layer -> feature maps of the result.
-        reference: Layer -> feature maps of the style image, at any size.
+        reference: Layer -> feature maps of the style image.
         layers: The layers to average over.
 
     Raises:
@@ -100,8 +85,7 @@ def gram_distance(
         0.0
     """
     return _mean(
-        _relative_squared_error(_gram(output[name]), _gram(reference[name]), name)
-        for name in layers
+        _relative_error(_gram(output[name]), _gram(reference[name]), name) for name in layers
     )
 
 
@@ -109,16 +93,15 @@ def _gram(features: Tensor) -> Tensor:
     return gram_matrix(features.double(), normalize="chw")
 
 
-def _relative_squared_error(value: Tensor, reference: Tensor, layer: str) -> float:
+def _relative_error(value: Tensor, reference: Tensor, layer: str) -> float:
     if value.shape != reference.shape:
         raise ShapeError(
             f"{layer}: shapes differ, {tuple(value.shape)} against {tuple(reference.shape)}"
         )
     value, reference = value.double(), reference.double()
-    error = (value - reference).square().sum()
     # A dead layer (all zeros) only matches zeros: 0 / tiny when equal, huge otherwise.
-    scale = reference.square().sum().clamp_min(torch.finfo(torch.float64).tiny)
-    return float(error / scale)
+    scale = reference.norm().clamp_min(torch.finfo(torch.float64).tiny)
+    return float((value - reference).norm() / scale)
 
 
 def _mean(values: Iterable[float]) -> float:
@@ -176,14 +159,14 @@ def luma(image: Tensor) -> Tensor:
 
 
 def sobel_magnitude(gray: Tensor) -> Tensor:
-    """Gradient magnitude of ``(1, 1, H, W)`` by the Sobel operator / 8, borders replicated.
+    """Gradient magnitude of ``(1, 1, H, W)`` by the plain Sobel operator, borders replicated.
 
-    A step from 0 to 1 gives 0.5 along the edge; any image in [0, 1] stays in [0, sqrt(0.5)].
+    A step from 0 to 1 gives 4 along the edge; any image in [0, 1] stays in [0, 4 sqrt(2)].
 
     Example:
         >>> step = torch.tensor([0.0, 0.0, 1.0, 1.0]).repeat(1, 1, 4, 1)
         >>> sobel_magnitude(step)[0, 0, 0].tolist()
-        [0.0, 0.5, 0.5, 0.0]
+        [0.0, 4.0, 4.0, 0.0]
     """
     kernel_x = _SOBEL_X.to(gray)
     kernels = torch.stack([kernel_x, kernel_x.T]).unsqueeze(1)
@@ -246,7 +229,9 @@ def edge_ssim(image: Tensor, reference: Tensor) -> float:
     """SSIM of the Sobel magnitudes of the BT.601 luma of two images of the same size.
 
     Compares outlines only: colour and a uniform change of brightness leave it at 1, losing or
-    inventing edges lowers it. ``data_range`` is the magnitude's range, ``sqrt(0.5)``.
+    inventing edges lowers it. The constants are those of a data range of 1 (``0.01**2``,
+    ``0.03**2``), small beside the magnitudes' variance, so the score is close to the local
+    correlation of the two edge maps.
 
     Args:
         image: The result, ``(1, 3, H, W)`` in [0, 1].
@@ -263,7 +248,50 @@ def edge_ssim(image: Tensor, reference: Tensor) -> float:
     """
     edges = sobel_magnitude(luma(image))
     reference_edges = sobel_magnitude(luma(reference))
-    return ssim(edges, reference_edges, data_range=_SOBEL_RANGE)
+    return ssim(edges, reference_edges, data_range=1.0)
+
+
+def luma_correlation(image: Tensor, reference: Tensor, sigma: float = LUMA_BLUR_SIGMA) -> float:
+    """Pearson correlation of the blurred BT.601 luma of two images of the same size.
+
+    The blur (Gaussian, ``sigma`` px, cut at 4 sigma, borders reflected) leaves the layout of
+    light and dark and drops the brush strokes: 1 is the same layout, 0 none of it.
+
+    Args:
+        image: The result, ``(1, 3, H, W)`` in [0, 1].
+        reference: The content image resized to the result's size.
+
+    Raises:
+        ShapeError: The images differ in size or are not single RGB images.
+
+    Example:
+        >>> ramp = torch.linspace(0, 1, 16).repeat(1, 3, 16, 1)
+        >>> round(luma_correlation(0.5 * ramp + 0.2, ramp), 6)
+        1.0
+    """
+    if image.shape != reference.shape:
+        raise ShapeError(
+            f"luma correlation needs equal shapes, got {tuple(image.shape)} and "
+            f"{tuple(reference.shape)}"
+        )
+    blur = _reflected_blur(sigma, image.device)
+    first = blur(luma(image)).flatten()
+    second = blur(luma(reference)).flatten()
+    first, second = first - first.mean(), second - second.mean()
+    denominator = (first.norm() * second.norm()).clamp_min(torch.finfo(torch.float64).tiny)
+    return float((first * second).sum() / denominator)
+
+
+def _reflected_blur(sigma: float, device: torch.device) -> Callable[[Tensor], Tensor]:
+    radius = math.ceil(4 * sigma)
+    blur = _gaussian_blur(2 * radius + 1, sigma, device)
+
+    def apply(maps: Tensor) -> Tensor:
+        # Reflection needs the pad to be smaller than the side; replicate beyond it.
+        mode = "reflect" if min(maps.shape[-2:]) > radius else "replicate"
+        return blur(F.pad(maps, (radius, radius, radius, radius), mode=mode))
+
+    return apply
 
 
 def _rgb(image: Tensor, what: str) -> Tensor:

@@ -8,7 +8,7 @@ from neuralstyle.config import TransferConfig
 from neuralstyle.errors import ConfigError
 from neuralstyle.layers import CLASSIC_STYLE_LAYERS, LayerMap, closest_names
 
-__all__ = ["DEFAULT", "GATYS", "PRESETS", "SEED", "Preset", "get_preset"]
+__all__ = ["DEFAULT", "GATYS", "NEURAL_STYLE", "PRESETS", "SEED", "Preset", "get_preset"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,36 @@ GATYS = Preset(
     ),
 )
 
+# neural-style's total variation is strength/2 * sum of squared neighbour differences of pixels in
+# 0..256 units; ours is the mean of squared differences in [0, 1] units over each direction. For
+# a 3-channel 512 x 384 picture: 1e-3 / 2 * 256**2 * 3 * 512 * 384 = 1.93e7 of ours.
+_NEURAL_STYLE_TV = 1e-3 / 2 * 256**2 * 3 * 512 * 384
+
+NEURAL_STYLE = Preset(
+    name="neural-style",
+    layer_map=LayerMap(content={"relu4_2": 1.0}, style=dict.fromkeys(CLASSIC_STYLE_LAYERS, 1.0)),
+    config=TransferConfig(
+        steps=1000,
+        optimizer="lbfgs",
+        content_weight=5.0,
+        style_weight=100.0,
+        tv_weight=_NEURAL_STYLE_TV,
+        gram_normalize="chw",
+        balance="none",
+        init="noise",
+        size=512,
+        style_scale=1.0,
+    ),
+    source=(
+        "jcjohnson/neural-style's documented defaults (neural_style.lua): content relu4_2 weight "
+        "5, style relu1_1..relu5_1 weight 100 each, mean squared errors of feature maps and of "
+        "Grams divided by C*H*W, total variation 1e-3 (converted, exact for 512 x 384), L-BFGS "
+        "for 1000 evaluations with 100 correction pairs and no tolerance stop, from the mean "
+        "colour with faint noise (-init random), 512 px, the style image scaled to the output's "
+        "long side. It ran VGG19 (Caffe); this preset runs the network it is given"
+    ),
+)
+
 DEFAULT = Preset(
     name="default",
     layer_map=LayerMap(content={"relu4_2": 1.0}, style=dict.fromkeys(CLASSIC_STYLE_LAYERS, 0.2)),
@@ -89,7 +119,9 @@ DEFAULT = Preset(
     ),
 )
 
-PRESETS: dict[str, Preset] = {preset.name: preset for preset in (DEFAULT, GATYS, SEED)}
+PRESETS: dict[str, Preset] = {
+    preset.name: preset for preset in (DEFAULT, NEURAL_STYLE, GATYS, SEED)
+}
 """Every preset by name."""
 
 

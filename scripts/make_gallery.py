@@ -1,7 +1,7 @@
 """Make the gallery's grid of content x style results: ``python scripts/make_gallery.py``.
 
     python scripts/make_gallery.py                  # runs the default preset, 384 px, 25 pairs
-    python scripts/make_gallery.py --from results   # reuses `quality.py --save-images results`
+    python scripts/make_gallery.py --from out/quality   # reuses quality.py's pictures
 
 The grid's first row is the style images, its first column the content images of
 ``examples/images``, and the cell at (content, style) the result of the ``default`` preset (or
@@ -10,8 +10,8 @@ The grid's first row is the style images, its first column the content images of
 ``docs/images/gallery-grid-small.jpg`` (under 150 KB), each at the highest JPEG quality that
 fits.
 
-``--from DIR`` reads ``DIR/<preset>/<content>__<style>.jpg``, the layout that
-``python benchmarks/quality.py --save-images DIR`` writes, so one set of runs gives both the
+``--from DIR`` reads ``DIR/<preset>/<content>__<style>.png``, the layout that
+``python benchmarks/quality.py --pictures DIR`` writes, so one set of runs gives both the
 report and the pictures (use the same ``--size`` there, e.g. ``--size 384``).
 """
 
@@ -57,7 +57,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
         type=Path,
         default=None,
         metavar="DIR",
-        help="build from DIR/<preset>/<content>__<style>.jpg instead of running",
+        help="build from DIR/<preset>/<content>__<style>.png instead of running",
     )
     parser.add_argument("--images", type=Path, default=IMAGES, help="folder with content/, style/")
     parser.add_argument("--contents", nargs="+", metavar="NAME", help="only these content images")
@@ -130,9 +130,9 @@ def run_results(args: argparse.Namespace) -> Grid:
 
 
 def read_results(folder: Path, args: argparse.Namespace) -> Grid:
-    """Read the saved results of ``quality.py --save-images``; every pair must be there."""
+    """Read the pictures ``quality.py --pictures`` saved; every pair must be there."""
     wanted = {
-        (content.stem, style.stem): folder / args.preset / f"{content.stem}__{style.stem}.jpg"
+        (content.stem, style.stem): folder / args.preset / f"{content.stem}__{style.stem}.png"
         for content in args.contents
         for style in args.styles
     }
@@ -140,7 +140,7 @@ def read_results(folder: Path, args: argparse.Namespace) -> Grid:
     if missing:
         sys.exit(
             f"missing {len(missing)} result(s), e.g. {missing[0]}; run benchmarks/quality.py "
-            f"--presets {args.preset} --save-images {folder} on the same pairs, or narrow the "
+            f"--presets {args.preset} --pictures {folder} on the same pairs, or narrow the "
             "grid with --contents/--styles"
         )
     return {key: open_rgb(path) for key, path in wanted.items()}

@@ -35,49 +35,6 @@ def _smooth_picture(height: int = 32, width: int = 32) -> torch.Tensor:
     return picture.clamp(0, 1).unsqueeze(0)
 
 
-# -- feature_distance ------------------------------------------------------------------------------
-
-
-def test_feature_distance_is_zero_for_identical_maps(qm: ModuleType) -> None:
-    maps = {"relu4_2": _rand(1, 4, 5, 5, seed=0)}
-    assert qm.feature_distance(maps, maps, ["relu4_2"]) == 0.0
-
-
-def test_feature_distance_is_relative(qm: ModuleType) -> None:
-    reference = {"a": _rand(1, 4, 5, 5, seed=0)}
-    # All zeros is exactly one reference away; twice the reference too; scale-free in between.
-    assert qm.feature_distance({"a": torch.zeros(1, 4, 5, 5)}, reference, ["a"]) == 1.0
-    assert qm.feature_distance({"a": 2 * reference["a"]}, reference, ["a"]) == pytest.approx(1.0)
-    scaled = {"a": 1000 * reference["a"]}
-    assert qm.feature_distance({"a": 1100 * reference["a"]}, scaled, ["a"]) == pytest.approx(0.01)
-
-
-def test_feature_distance_grows_with_the_difference(qm: ModuleType) -> None:
-    reference = {"a": _rand(1, 4, 5, 5, seed=0)}
-    noise = _rand(1, 4, 5, 5, seed=1) - 0.5
-    near = qm.feature_distance({"a": reference["a"] + 0.1 * noise}, reference, ["a"])
-    far = qm.feature_distance({"a": reference["a"] + 0.5 * noise}, reference, ["a"])
-    assert 0 < near < far
-
-
-def test_feature_distance_averages_the_layers(qm: ModuleType) -> None:
-    reference = {"a": torch.ones(1, 2, 3, 3), "b": torch.ones(1, 3, 2, 2)}
-    output = {"a": torch.ones(1, 2, 3, 3), "b": torch.zeros(1, 3, 2, 2)}
-    assert qm.feature_distance(output, reference, ["a", "b"]) == 0.5
-
-
-def test_feature_distance_rejects_mismatched_shapes(qm: ModuleType) -> None:
-    with pytest.raises(ShapeError, match="relu4_2: shapes differ"):
-        qm.feature_distance(
-            {"relu4_2": torch.ones(1, 2, 3, 3)}, {"relu4_2": torch.ones(1, 2, 4, 4)}, ["relu4_2"]
-        )
-
-
-def test_feature_distance_needs_a_layer(qm: ModuleType) -> None:
-    with pytest.raises(ShapeError, match="no layers to average over"):
-        qm.feature_distance({}, {}, [])
-
-
 # -- gram_distance ---------------------------------------------------------------------------------
 
 
@@ -96,8 +53,8 @@ def test_gram_distance_ignores_size_and_layout(qm: ModuleType) -> None:
 
 def test_gram_distance_measures_statistics(qm: ModuleType) -> None:
     style = {"a": _rand(1, 4, 6, 6, seed=4)}
-    # Twice the features: four times the Gram, three Grams away.
-    assert qm.gram_distance({"a": 2 * style["a"]}, style, ["a"]) == pytest.approx(9.0)
+    # Twice the features: four times the Gram, three Grams away (a Frobenius ratio, not squared).
+    assert qm.gram_distance({"a": 2 * style["a"]}, style, ["a"]) == pytest.approx(3.0)
     other = qm.gram_distance({"a": _rand(1, 4, 6, 6, seed=5) ** 3}, style, ["a"])
     assert other > 0.1
 
@@ -168,18 +125,19 @@ def test_luma_uses_bt601_weights(qm: ModuleType) -> None:
     assert qm.luma(primaries).flatten().tolist() == pytest.approx([0.299, 0.587, 0.114])
 
 
-def test_sobel_magnitude_of_a_step_is_one_half(qm: ModuleType) -> None:
+def test_sobel_magnitude_of_a_step_is_four(qm: ModuleType) -> None:
+    # The plain Sobel kernel (1, 2, 1 weights): a step of 1 gives 1 + 2 + 1 along the edge.
     step = torch.zeros(1, 1, 6, 6, dtype=torch.float64)
     step[..., 3:] = 1.0
     magnitude = qm.sobel_magnitude(step)
-    assert magnitude[0, 0, :, 2:4].flatten().tolist() == [0.5] * 12
+    assert magnitude[0, 0, :, 2:4].flatten().tolist() == [4.0] * 12
     assert magnitude[0, 0, :, [0, 1, 4, 5]].abs().max() == 0.0
 
 
 def test_sobel_magnitude_stays_in_its_range(qm: ModuleType) -> None:
     checkerboard = (torch.arange(8).view(8, 1) + torch.arange(8)).remainder(2).double()
     magnitude = qm.sobel_magnitude(checkerboard.view(1, 1, 8, 8))
-    assert magnitude.max() <= math.sqrt(0.5) + 1e-12
+    assert magnitude.max() <= 4 * math.sqrt(2) + 1e-12
 
 
 def test_ssim_is_symmetric_and_bounded(qm: ModuleType) -> None:
@@ -224,3 +182,33 @@ def test_edge_ssim_drops_as_edges_are_lost_or_invented(qm: ModuleType) -> None:
 def test_edge_ssim_needs_equal_sizes(qm: ModuleType) -> None:
     with pytest.raises(ShapeError, match="SSIM needs equal shapes"):
         qm.edge_ssim(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 20))
+
+
+# -- luma_correlation ------------------------------------------------------------------------------
+
+
+def test_luma_correlation_is_one_for_the_same_layout(qm: ModuleType) -> None:
+    picture = _smooth_picture()
+    assert qm.luma_correlation(picture, picture) == pytest.approx(1.0, abs=1e-12)
+    # Brighter and lower in contrast, the same layout of light and dark.
+    assert qm.luma_correlation(0.5 * picture + 0.3, picture) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_luma_correlation_is_minus_one_for_the_negative(qm: ModuleType) -> None:
+    picture = _smooth_picture()
+    assert qm.luma_correlation(1 - picture, picture) == pytest.approx(-1.0, abs=1e-12)
+
+
+def test_luma_correlation_ignores_fine_strokes_but_not_the_layout(qm: ModuleType) -> None:
+    picture = _smooth_picture(48, 48)
+    # A checkerboard of 1-px strokes over the picture: the sigma-2 blur removes most of it.
+    strokes = (torch.arange(48).view(48, 1) + torch.arange(48)).remainder(2).float()
+    stroked = (picture + 0.3 * (strokes - 0.5)).clamp(0, 1)
+    assert qm.luma_correlation(stroked, picture) > 0.95
+    noise = _rand(1, 3, 48, 48, seed=11)
+    assert abs(qm.luma_correlation(noise, picture)) < 0.3
+
+
+def test_luma_correlation_needs_equal_sizes(qm: ModuleType) -> None:
+    with pytest.raises(ShapeError, match="luma correlation needs equal shapes"):
+        qm.luma_correlation(torch.zeros(1, 3, 16, 16), torch.zeros(1, 3, 16, 20))
