@@ -76,7 +76,8 @@ class TransferConfig:
     """Options of a run. Change one with ``dataclasses.replace(config, steps=100)``.
 
     Attributes:
-        steps: Optimizer steps (for L-BFGS, one step is one loss evaluation).
+        steps: Optimizer steps of the whole run, shared equally among its scales (for L-BFGS,
+            one step is one loss evaluation).
         optimizer: ``"adam"``, ``"lbfgs"``, or a factory ``params -> torch.optim.Optimizer``.
         learning_rate: Step size in pixel units of [0, 1]; None picks the optimizer's default (Adam
             0.02, L-BFGS 1.0).
@@ -103,7 +104,8 @@ class TransferConfig:
         size: Long side of the output in pixels; None keeps the content image's size.
         start_size: Coarse to fine: optimize first at this long side, then at sizes growing by
             at most sqrt(2) up to the output's, each starting from the last one's result
-            upsampled (``steps`` at every size). None optimizes at the output size only.
+            upsampled (each size gets its share of ``steps``). None optimizes at the output size
+            only.
         style_scale: Long side of the style image relative to the output's; None keeps the style
             image's own size.
         tile_size: Optimize every scale whose long side exceeds this many pixels tile by tile
