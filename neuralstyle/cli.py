@@ -41,7 +41,7 @@ __all__ = ["main"]
 DEMO_CONTENT = "chelsea"
 DEMO_STYLE = "starry_night"
 DEMO_SIZE = 256
-DEMO_STEPS = 100
+DEMO_STEPS = 300
 DEMO_OUTPUT = "neuralstyle-demo.png"
 
 # Config fields whose command-line spelling differs from the API's (first flag is the main one).

@@ -110,7 +110,7 @@ DEFAULT = Preset(
     # a 512 x 512 output at about 3 minutes on two CPU cores; 100 took 286 s, too close to the
     # 5-minute budget.
     config=TransferConfig(
-        steps=60, optimizer="adam", learning_rate=0.02, style_weight=100.0, start_size=128
+        steps=300, optimizer="adam", learning_rate=0.02, style_weight=100.0, start_size=128
     ),
     source=(
         "neuralstyle's default: the classic layers, terms balanced by target magnitude, Adam at "
