@@ -32,7 +32,6 @@ __all__ = [
     "blend_targets",
     "blend_weights",
     "content_norms",
-    "objective_scale",
     "pooled_target",
     "style_region",
     "style_target",
@@ -94,10 +93,6 @@ class Targets:
             square of each item's target, or 1 when ``balance="none"``).
         styles: The style regions: one for a single style or a blend, one per style image when
             style masks assign them regions.
-        objective_scale: 0-d factor that brings the content image's total loss to the number
-            of its pixel values (see :func:`objective_scale`); L-BFGS minimizes
-            ``total * objective_scale`` so its absolute tolerances work for any loss scale and
-            image size.
         content_mask: ``(1, 1, H, W)`` where the image may change (1) and where it stays the
             content (0), or None for everywhere.
         counted: Layer -> ``(1, 1, h, w)`` 0/1 map of the feature positions the content loss
@@ -109,7 +104,6 @@ class Targets:
     content: Mapping[str, Tensor]
     content_norm: Mapping[str, Tensor]
     styles: tuple[StyleRegion, ...]
-    objective_scale: Tensor
     content_mask: Tensor | None = None
     counted: Mapping[str, Tensor] | None = None
 
@@ -162,26 +156,6 @@ def pooled_target(parts: Sequence[tuple[int, StyleTarget]], config: TransferConf
     if config.gram_normalize == "none" and grams:
         return torch.stack(grams).sum(0)  # unnormalized Grams are plain sums: they add up
     return blend_targets(targets, [float(count) for count, _ in parts])
-
-
-def objective_scale(reference: Tensor, image: Tensor) -> Tensor:
-    """The factor L-BFGS's objective is multiplied by: ``image.numel() / reference``.
-
-    torch's L-BFGS keeps a curvature pair only when ``s . y > 1e-10`` and stops when every
-    gradient entry is under ``1e-7``: absolute thresholds. Our losses are means, so the gradient
-    of one pixel shrinks as the pixel count grows, and L-BFGS's first step moves the image by a
-    total of 1 (``-g / |g|_1``): with the content image's loss scaled to 1, ``s . y`` fell like
-    ``1 / N**2`` and at 512 px the pair was never kept (the run crawled as gradient descent with
-    steps of ~1e-5). Scaled to the number of values ``N`` instead (a loss of about 1 per value),
-    the first ``s . y`` is about ``1 / N``, far above the threshold at any size; L-BFGS's
-    steps are otherwise invariant to the scale.
-
-    Args:
-        reference: 0-d loss of the content image (the usual start, defined by the targets
-            alone, so every way of driving the loop agrees on it).
-        image: The content batch the run optimizes.
-    """
-    return image.numel() / reference.float().clamp_min(1e-30)
 
 
 def content_norms(

@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from neuralstyle.errors import ConfigError, ShapeError
-from neuralstyle.targets import StyleRegion, Targets, objective_scale
+from neuralstyle.targets import StyleRegion, Targets
 
 if TYPE_CHECKING:
     from neuralstyle.transfer import Loss, StyleTransfer
@@ -239,7 +239,6 @@ class TilePlan:
 
         The style targets stay global; the loss counts only the core's feature positions
         (``Targets.counted``), and a region's share is its part of the core.
-        ``objective_scale`` is left as it was (the caller measures the crop's own).
         """
         counted = {
             name: self._core_positions(tile, stride, targets.content_image.device)
@@ -354,14 +353,6 @@ class TiledScale:
         self.optimizer = self._transfer.make_optimizer(self.crop)
         if isinstance(self.optimizer, torch.optim.Adam):
             self._resume_adam(tile, core)
-        if isinstance(self.optimizer, torch.optim.LBFGS):
-            # Its tolerances need the crop's own loss scale (one forward without gradients);
-            # the other optimizers never read it.
-            with torch.no_grad():
-                targets = self.crop_targets
-                reference = self._transfer.loss(targets.content_image, targets).total
-            scale = objective_scale(reference, targets.content_image)
-            self.crop_targets = replace(targets, objective_scale=scale)
         self._steps_in_visit = 0
 
     def _resume_adam(self, tile: Tile, core: Tensor) -> None:

@@ -20,7 +20,7 @@ import functools
 import time
 import warnings
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import cast
 
 import torch
@@ -34,6 +34,7 @@ from neuralstyle.errors import ConfigError, ShapeError
 from neuralstyle.features import FeatureExtractor
 from neuralstyle.image import ImageSource, load_image
 from neuralstyle.layers import LayerMap
+from neuralstyle.lbfgs import scaled_backward
 from neuralstyle.losses import (
     GaussianStatistics,
     content_loss,
@@ -53,7 +54,6 @@ from neuralstyle.targets import (
     blend_targets,
     blend_weights,
     content_norms,
-    objective_scale,
     pooled_target,
     style_region,
     style_target,
@@ -332,12 +332,7 @@ class StyleTransfer:
         content_mask = None if inputs.content_mask is None else mask_at(inputs.content_mask, size)
         regions = self._regions(inputs, content_image, content_mask, shapes)
         content_norm = content_norms(content_targets, self.config, self.device)
-        one = torch.ones((), device=self.device)
-        unscaled = Targets(content_image, content_targets, content_norm, regions, one, content_mask)
-        if plan is not None and plan.needed(size):
-            return unscaled  # each tile measures its own scale (TiledScale)
-        reference = self.loss(content_image, unscaled).total
-        return replace(unscaled, objective_scale=objective_scale(reference, content_image))
+        return Targets(content_image, content_targets, content_norm, regions, content_mask)
 
     def _regions(
         self,
@@ -519,8 +514,9 @@ class StyleTransfer:
     def step(self, image: Tensor, targets: Targets, optimizer: torch.optim.Optimizer) -> Loss:
         """Do one optimizer update of ``image`` in place; return the loss *before* the update.
 
-        Makes no host sync on the Adam path. L-BFGS minimizes ``total * targets.objective_scale``
-        (its tolerances are absolute) and, like every closure-based optimizer, reads the loss.
+        Makes no host sync on the Adam path. L-BFGS minimizes the total times a scale it measures
+        on its first step (see :mod:`neuralstyle.lbfgs`) and, like every closure-based
+        optimizer, reads the loss.
         """
         evaluations: list[Loss] = []
         is_lbfgs = isinstance(optimizer, torch.optim.LBFGS)
@@ -528,10 +524,11 @@ class StyleTransfer:
         def closure() -> Tensor:
             optimizer.zero_grad(set_to_none=True)
             loss = self.loss(image, targets)
-            objective = loss.total * targets.objective_scale if is_lbfgs else loss.total
-            objective.backward()  # type: ignore[no-untyped-call]
             evaluations.append(loss)
-            return objective
+            if isinstance(optimizer, torch.optim.LBFGS):
+                return scaled_backward(loss.total, optimizer)
+            loss.total.backward()  # type: ignore[no-untyped-call]
+            return loss.total
 
         # torch types closures as returning float; every optimizer also accepts a 0-d tensor, and
         # returning the tensor keeps the Adam path free of host syncs.
