@@ -15,9 +15,9 @@ Prints two markdown tables (docs/howto/performance.md, "Memory before a run", sh
   (the kernel's high-water mark, reset just before it) less the resident memory just before it,
   when PyTorch, the network and the inputs are loaded and the estimate has been made, as
   :func:`neuralstyle.memory.check_fits` makes it before it reads the free memory; so it is
-  compared with the estimate less the network's weights. Each run does 3 steps per scale (at
-  every scale of a coarse-to-fine run), and the estimate is of that config, so L-BFGS's memory
-  holds 2 pairs here.
+  compared with the estimate less the network's weights. Each run's config asks for 3 steps (a
+  coarse-to-fine run still does at least one at every scale), and the estimate is of that
+  config, so L-BFGS's memory holds 2 pairs here.
 
 The estimate should be above every measured peak and at most about 1.5 times it.
 """
@@ -78,7 +78,7 @@ class Run:
         )
 
     def transfer(self) -> StyleTransfer:
-        """The setup's StyleTransfer (3 steps per scale, no memory check)."""
+        """The setup's StyleTransfer (3 steps, no memory check)."""
         return build(self.preset, self.optimizer, precision=self.precision, tile_size=self.tile)
 
 
@@ -108,7 +108,7 @@ def build(
     steps: int = STEPS,
     tile_size: int | None = None,
 ) -> StyleTransfer:
-    """The preset on the CPU with ``optimizer``, ``steps`` steps per scale and no memory check."""
+    """The preset on the CPU with ``optimizer``, ``steps`` steps and no memory check."""
     chosen = get_preset(preset)
     config = replace(
         chosen.config,
@@ -136,7 +136,7 @@ def _status(field: str) -> int:
 
 
 def measure(run: Run) -> dict[str, Any]:
-    """Run 3 steps per scale of a square and return its measured peak (in this process: call it
+    """Run 3 steps of a square and return its measured peak (in this process: call it
     in a fresh one)."""
     torch.set_num_threads(1)
     transfer = run.transfer()
