@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from neuralstyle import StyleTransfer, TransferConfig
 from neuralstyle.lbfgs import FALLBACK_STEP_LENGTH, scaled_backward
+from neuralstyle.presets import DEFAULT
 
 
 def minimize(units: float, steps: int) -> list[float]:
@@ -60,3 +64,12 @@ def test_l_bfgs_converges_alike_whatever_the_units_of_the_loss(exponent: int) ->
     assert losses[-1] < 1e-3 * losses[0]
     for ours, theirs in zip(losses, reference, strict=True):
         assert abs(ours - theirs) <= 1e-9 * reference[0]
+
+
+def test_switching_the_default_preset_to_l_bfgs_gives_l_bfgs_its_own_step() -> None:
+    image = torch.zeros(1, 3, 8, 8, requires_grad=True)
+    adam = StyleTransfer(config=replace(DEFAULT.config, device="cpu")).make_optimizer(image)
+    config = replace(DEFAULT.config, device="cpu", optimizer="lbfgs")
+    lbfgs = StyleTransfer(config=config).make_optimizer(image)
+    assert (adam.defaults["lr"], lbfgs.defaults["lr"]) == (0.02, 1.0)
+    assert TransferConfig(optimizer="lbfgs", learning_rate=0.5).learning_rate == 0.5
