@@ -37,7 +37,8 @@ def scaled_backward(objective: Tensor, optimizer: torch.optim.LBFGS) -> Tensor:
     state = optimizer.state[image]
     objective.backward()  # type: ignore[no-untyped-call]
     grad = image.grad
-    assert grad is not None  # backward() has just filled it
+    if grad is None:  # the objective does not reach the image: nothing to scale
+        return objective.detach()
     scale: Tensor | None = state.get(_SCALE_KEY)
     if scale is None:
         length = torch.linalg.vector_norm(grad.detach())
