@@ -99,22 +99,36 @@ NEURAL_STYLE = Preset(
     ),
 )
 
+# neural-style's raw weights (content 5, style 100 per layer, Gram / CHW) expressed against
+# balanced terms for the bundled network: relu4_2's content term counts 1, and each style layer
+# what 100 / 5 times its raw Gram error is relative to its target's magnitude. The deep style
+# layers barely count, which is what keeps the subject's structure.
+_NEURAL_STYLE_BALANCE = {
+    "relu1_1": 400.0,
+    "relu2_1": 340.0,
+    "relu3_1": 2.6,
+    "relu4_1": 0.02,
+    "relu5_1": 5e-4,
+}
+
 DEFAULT = Preset(
     name="default",
-    layer_map=LayerMap(content={"relu4_2": 1.0}, style=dict.fromkeys(CLASSIC_STYLE_LAYERS, 0.2)),
-    # Coarse to fine from 128 px with a fresh Adam at each scale. Measured at 256 px against one
-    # scale of 300 steps: 100 steps per scale reached a lower loss in about half the time on
-    # astronaut x great_wave (1.16 vs 1.28) and came close on chelsea x starry_night (2.39 vs
-    # 2.21); carrying Adam's moments across scales made both worse (1.98, 2.58). 60 steps per
-    # scale (1.52 on astronaut x great_wave, still better than one scale of 150 steps, 1.71) keep
-    # a 512 x 512 output at about 3 minutes on two CPU cores; 100 took 286 s, too close to the
-    # 5-minute budget. The learning rate is left to the optimizer (Adam's 0.02), so switching
-    # the preset to L-BFGS gets L-BFGS's own 1 rather than a 2% step.
-    config=TransferConfig(steps=300, optimizer="adam", style_weight=100.0, start_size=128),
+    layer_map=LayerMap(content={"relu4_2": 1.0, "relu2_2": 3.0}, style=_NEURAL_STYLE_BALANCE),
+    # Chosen by pictures and the quality protocol at 512 px (benchmarks/results/quality.json):
+    # the previous default (style relu1_1..relu5_1 at 20 each against relu4_2's content)
+    # painted over the subject (edge 0.035 and no face left on astronaut x the_scream). These
+    # style weights with content on relu4_2 alone kept the layout but not the eyes (no face
+    # found); content on relu2_2 as well keeps the fine structure, and a style weight of 0.3
+    # keeps the face (0.86 on astronaut x the_scream, 0.999 on grace_hopper x great_wave).
+    # Coarse to fine from 128 px with a fresh Adam at each scale; the learning rate is left to
+    # the optimizer (Adam's 0.02), so switching the preset to L-BFGS gets L-BFGS's own 1.
+    config=TransferConfig(steps=300, optimizer="adam", style_weight=0.3, start_size=128),
     source=(
-        "neuralstyle's default: the classic layers, terms balanced by target magnitude, Adam at "
-        "0.02 per step in pixel units from the content image, coarse to fine from 128 px "
-        "(as crowsonkb's style-transfer-pytorch), 60 steps per scale"
+        "neuralstyle's default: neural-style's layer weights in balanced terms (style "
+        "relu1_1..relu5_1 at 400, 340, 2.6, 0.02, 5e-4 against content relu4_2 at 1) at style "
+        "weight 0.3, content on relu2_2 (3) as well for fine structure, Adam at 0.02 per step "
+        "in pixel units from the content image, coarse to fine from 128 px (as crowsonkb's "
+        "style-transfer-pytorch), 300 steps shared by the scales"
     ),
 )
 
