@@ -154,13 +154,14 @@ def test_the_default_preset_end_to_end_with_the_bundled_weights() -> None:
     targets = transfer.targets(content, style)
     features = transfer.extractor(result.image)
     before = transfer.extractor(targets.content_image)
-    # The result's Gram matrices moved towards the painting's at every style layer.
-    for name in preset.layer_map.style:
+    # The result's Gram matrices moved towards the painting's at every style layer, and at
+    # least halfway at the layers that carry the style (the deep ones weigh little by design).
+    for name, weight in preset.layer_map.style.items():
         target = targets.styles[0].targets[name]
         assert isinstance(target, torch.Tensor)
         after_gap = (gram_matrix(features[name]) - target).square().sum()
         before_gap = (gram_matrix(before[name]) - target).square().sum()
-        assert after_gap < 0.5 * before_gap, name
+        assert after_gap < (0.5 if weight >= 1 else 1.0) * before_gap, name
 
 
 def test_the_wasserstein_loss_at_every_size_a_coarse_to_fine_run_visits() -> None:
