@@ -21,12 +21,9 @@ from neuralstyle import StyleTransfer, get_preset
 from neuralstyle.layers import LayerMap
 
 _IMAGES = Path(__file__).resolve().parents[1] / "examples" / "images"
-# neural-style's layer weights expressed against balanced terms (content relu4_2 at 1): what its
-# raw weights 5 and 100 amount to once each term is divided by its target's magnitude.
-_LAYERS = LayerMap(
-    content={"relu4_2": 1.0},
-    style={"relu1_1": 400, "relu2_1": 340, "relu3_1": 2.6, "relu4_1": 0.02, "relu5_1": 5e-4},
-)
+# The default's style layers (neural-style's balance) against content on relu4_2 alone, the map
+# these trajectories were first measured with.
+_LAYERS = LayerMap(content={"relu4_2": 1.0}, style=dict(get_preset("default").layer_map.style))
 
 
 def trajectory(length: float, args: argparse.Namespace) -> list[float]:
