@@ -52,6 +52,7 @@ from quality_metrics import color_histogram_distance, edge_ssim, gram_distance, 
 from torch import Tensor
 
 from neuralstyle import PRESETS, FeatureExtractor, StyleTransfer, load_image, to_pil
+from neuralstyle._precision import resolve_precision
 
 __all__ = ["STYLE_LAYERS", "TARGETS", "Judge", "Pair", "Record", "main", "summarize"]
 
@@ -100,6 +101,7 @@ class Record:
     width: int
     steps: int
     stop_reason: str | None
+    precision: str
     seconds: float
     seconds_targets: float
     edge: float
@@ -134,6 +136,12 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument("--size", type=int, default=512, help="long side of the output (px)")
     parser.add_argument("--steps", type=int, default=None, help="override every preset's steps")
+    parser.add_argument(
+        "--precision",
+        choices=("auto", "float32", "bfloat16"),
+        default=None,
+        help="override every preset's precision (records of another precision are not shipped)",
+    )
     parser.add_argument(
         "--weights",
         choices=("bundled", "random"),
@@ -244,6 +252,8 @@ def _transfer(name: str, args: argparse.Namespace) -> StyleTransfer:
     changes: dict[str, Any] = {"size": args.size}
     if args.steps is not None:
         changes["steps"] = args.steps
+    if args.precision is not None:
+        changes["precision"] = args.precision
     extractor = None
     if args.weights == "random":
         extractor = FeatureExtractor(
@@ -283,6 +293,7 @@ def run_pair(
         width=output.shape[-1],
         steps=result.steps_done,
         stop_reason=result.stop_reason,
+        precision=resolve_precision(transfer.config.precision, transfer.device),
         seconds=seconds,
         seconds_targets=result.seconds_targets,
         shipped=shipped,
@@ -300,7 +311,16 @@ def load_records(path: Path) -> list[Record]:
     try:
         runs = json.loads(path.read_text())["runs"]
         names = {field.name for field in fields(Record)}
-        return [Record(**{key: run[key] for key in names}) for run in runs]
+        # Records from before precision was recorded ran in float32.
+        return [
+            Record(
+                **{
+                    key: run.get(key, "float32") if key == "precision" else run[key]
+                    for key in names
+                }
+            )
+            for run in runs
+        ]
     except (KeyError, TypeError, ValueError):
         return []
 
@@ -611,7 +631,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         for name in args.presets:
             transfer = _transfer(name, args)
             own_steps = args.steps in (None, PRESETS[name].config.steps)
-            shipped = own_steps and args.weights == "bundled"
+            own_precision = args.precision in (None, PRESETS[name].config.precision)
+            shipped = own_steps and own_precision and args.weights == "bundled"
             for pair in args.pair_list:
                 record = run_pair(transfer, name, pair, judge, pictures, shipped)
                 report(record)

@@ -10,6 +10,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from neuralstyle._precision import resolve_precision
 from neuralstyle.errors import ConfigError
 
 __all__ = ["OptimizerFactory", "TransferConfig", "available_devices"]
@@ -20,7 +21,7 @@ lr=0.1)``."""
 
 _OPTIMIZERS = ("adam", "lbfgs")
 _INITS = ("content", "noise")
-_PRECISIONS = ("float32", "bfloat16", "float16")
+_PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 _STYLE_LOSSES = ("gram", "wasserstein")
 _PRESERVE_COLORS = ("none", "luminance", "covariance", "histogram")
 _BALANCES = ("none", "target")
@@ -124,7 +125,10 @@ class TransferConfig:
             result is clamped at the end, since clamping between its steps corrupts its curvature
             memory).
         device: ``"auto"`` (CUDA, then MPS, then CPU) or a torch device string.
-        precision: ``"float32"``, or ``"bfloat16"``/``"float16"`` autocast (Grams stay float32).
+        precision: ``"float32"``, or ``"bfloat16"``/``"float16"`` autocast (Grams stay float32);
+            ``"auto"`` (the presets' choice) is bfloat16 on CPUs with native bfloat16
+            instructions (AVX512_BF16 or AMX), where it is about 2.5 times as fast with the same
+            picture, and float32 everywhere else.
         channels_last: Feed the network channels-last input, and convert the network that
             :class:`~neuralstyle.transfer.StyleTransfer` builds itself (a given extractor keeps
             its weights' layout). On this project's CPU a step is 7-11% faster (see
@@ -158,7 +162,7 @@ class TransferConfig:
     padding: Literal["zeros", "replicate"] = "zeros"
     clamp: bool = True
     device: str = "auto"
-    precision: Literal["float32", "bfloat16", "float16"] = "float32"
+    precision: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
     channels_last: bool = True
     compile: bool = False
 
@@ -241,6 +245,7 @@ class TransferConfig:
             return torch.channels_last
         return torch.contiguous_format
 
-    def autocast_dtype(self) -> torch.dtype | None:
-        """The autocast dtype, or None for plain float32."""
-        return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(self.precision)
+    def autocast_dtype(self, device: torch.device) -> torch.dtype | None:
+        """The autocast dtype on ``device`` (``"auto"`` resolved), or None for plain float32."""
+        precision = resolve_precision(self.precision, device)
+        return {"bfloat16": torch.bfloat16, "float16": torch.float16}.get(precision)

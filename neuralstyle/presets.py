@@ -61,7 +61,9 @@ SEED = Preset(
 GATYS = Preset(
     name="gatys",
     layer_map=LayerMap(content={"relu4_2": 1.0}, style=dict.fromkeys(CLASSIC_STYLE_LAYERS, 0.2)),
-    config=TransferConfig(steps=500, optimizer="lbfgs", style_weight=100.0, init="noise"),
+    config=TransferConfig(
+        steps=500, optimizer="lbfgs", style_weight=100.0, init="noise", precision="auto"
+    ),
     source=(
         "Gatys, Ecker & Bethge, 'Image Style Transfer Using Convolutional Neural Networks' (CVPR "
         "2016) and jcjohnson/neural-style: content relu4_2, style relu1_1..relu5_1 weighted 1/5, "
@@ -88,6 +90,7 @@ NEURAL_STYLE = Preset(
         init="noise",
         size=512,
         style_scale=1.0,
+        precision="auto",
     ),
     source=(
         "jcjohnson/neural-style's documented defaults (neural_style.lua): content relu4_2 weight "
@@ -122,7 +125,9 @@ DEFAULT = Preset(
     # keeps the face (0.86 on astronaut x the_scream, 0.999 on grace_hopper x great_wave).
     # Coarse to fine from 128 px with a fresh Adam at each scale; the learning rate is left to
     # the optimizer (Adam's 0.02), so switching the preset to L-BFGS gets L-BFGS's own 1.
-    config=TransferConfig(steps=300, optimizer="adam", style_weight=0.3, start_size=128),
+    config=TransferConfig(
+        steps=300, optimizer="adam", style_weight=0.3, start_size=128, precision="auto"
+    ),
     source=(
         "neuralstyle's default: neural-style's layer weights in balanced terms (style "
         "relu1_1..relu5_1 at 400, 340, 2.6, 0.02, 5e-4 against content relu4_2 at 1) at style "

@@ -409,7 +409,7 @@ class StyleTransfer:
             return self._forward(image)
 
     def _autocast(self) -> contextlib.AbstractContextManager[object]:
-        dtype = self.config.autocast_dtype()
+        dtype = self.config.autocast_dtype(self.device)
         if dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=dtype)

@@ -8,11 +8,56 @@ import pytest
 import torch
 from tiny import random_image, tiny_extractor
 
-from neuralstyle import LayerMap, StyleTransfer, TransferConfig
+from neuralstyle import PRESETS, LayerMap, StyleTransfer, TransferConfig, _precision
 
 LAYERS = LayerMap(content={"relu2_1": 1.0}, style={"relu1_1": 1.0, "relu3_1": 1.0})
 CONTENT = random_image(32, 32, seed=1)
 STYLE = random_image(32, 32, seed=2)
+
+
+@pytest.mark.parametrize(
+    ("flags", "device", "expected"),
+    [
+        ({"avx512f", "avx512_bf16"}, "cpu", "bfloat16"),
+        ({"amx_bf16"}, "cpu", "bfloat16"),
+        ({"avx512f", "avx2"}, "cpu", "float32"),
+        (set(), "cpu", "float32"),
+        ({"avx512_bf16"}, "cuda", "float32"),
+        ({"avx512_bf16"}, "meta", "float32"),
+    ],
+)
+def test_auto_precision_is_bfloat16_only_where_the_cpu_has_it(
+    monkeypatch: pytest.MonkeyPatch, flags: set[str], device: str, expected: str
+) -> None:
+    monkeypatch.setattr(_precision, "_cpu_flags", lambda: frozenset(flags))
+    assert _precision.resolve_precision("auto", torch.device(device)) == expected
+    config = TransferConfig(precision="auto")
+    dtype = config.autocast_dtype(torch.device(device))
+    assert dtype == (torch.bfloat16 if expected == "bfloat16" else None)
+
+
+@pytest.mark.parametrize("precision", ["float32", "bfloat16", "float16"])
+def test_a_chosen_precision_is_kept_whatever_the_cpu(
+    monkeypatch: pytest.MonkeyPatch, precision: str
+) -> None:
+    monkeypatch.setattr(_precision, "_cpu_flags", lambda: frozenset({"avx512_bf16"}))
+    assert _precision.resolve_precision(precision, torch.device("cpu")) == precision
+
+
+def test_the_presets_take_the_fastest_precision_except_the_seed_reproduction() -> None:
+    assert {name: p.config.precision for name, p in PRESETS.items()} == {
+        "default": "auto",
+        "neural-style": "auto",
+        "gatys": "auto",
+        "seed": "float32",
+    }
+
+
+def test_an_auto_precision_run_is_finite_on_this_machine() -> None:
+    config = TransferConfig(steps=3, precision="auto")
+    result = StyleTransfer(LAYERS, config=config, extractor=tiny_extractor()).run(CONTENT, STYLE)
+    assert torch.isfinite(result.image).all()
+    assert result.image.dtype == torch.float32
 
 
 @pytest.mark.gpu
