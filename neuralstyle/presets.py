@@ -103,35 +103,37 @@ NEURAL_STYLE = Preset(
 )
 
 # neural-style's raw weights (content 5, style 100 per layer, Gram / CHW) expressed against
-# balanced terms for the bundled network: relu4_2's content term counts 1, and each style layer
-# what 100 / 5 times its raw Gram error is relative to its target's magnitude. The deep style
-# layers barely count, which is what keeps the subject's structure.
-_NEURAL_STYLE_BALANCE = {
+# balanced terms for the bundled network come out as relu1_1..relu5_1 at 400, 340, 2.6, 0.02 and
+# 5e-4: the deep layers barely count, which keeps the subject's structure but leaves relu5_1's
+# Gram where the photo had it. The default raises relu4_1 and relu5_1 to 0.5 and 0.1 (large
+# shapes take the painting's arrangement) and halves the style weight to keep the fine structure.
+_STYLE_BALANCE = {
     "relu1_1": 400.0,
     "relu2_1": 340.0,
     "relu3_1": 2.6,
-    "relu4_1": 0.02,
-    "relu5_1": 5e-4,
+    "relu4_1": 0.5,
+    "relu5_1": 0.1,
 }
 
 DEFAULT = Preset(
     name="default",
-    layer_map=LayerMap(content={"relu4_2": 1.0, "relu2_2": 3.0}, style=_NEURAL_STYLE_BALANCE),
-    # Chosen by pictures and the quality protocol at 512 px (benchmarks/results/quality.json):
-    # the previous default (style relu1_1..relu5_1 at 20 each against relu4_2's content)
-    # painted over the subject (edge 0.035 and no face left on astronaut x the_scream). These
-    # style weights with content on relu4_2 alone kept the layout but not the eyes (no face
-    # found); content on relu2_2 as well keeps the fine structure, and a style weight of 0.3
-    # keeps the face (0.86 on astronaut x the_scream, 0.999 on grace_hopper x great_wave).
-    # Coarse to fine from 128 px with a fresh Adam at each scale; the learning rate is left to
-    # the optimizer (Adam's 0.02), so switching the preset to L-BFGS gets L-BFGS's own 1.
+    layer_map=LayerMap(content={"relu4_2": 1.0, "relu2_2": 3.0}, style=_STYLE_BALANCE),
+    # Chosen by pictures and the quality protocol at 512 px (benchmarks/results/quality.json).
+    # Style on relu1_1..relu5_1 at 20 each painted over the subject (astronaut x the_scream:
+    # edge 0.035, no face). Content on relu2_2 as well as relu4_2 keeps the fine structure (the
+    # eyes); style weight 0.15 with relu4_1/relu5_1 at 0.5/0.1 takes the painting's large shapes
+    # and keeps the face (0.98); at style weight 0.3 those layers paint the Scream's hollow eyes
+    # over the astronaut's (face 0.0). Coarse to fine from 128 px with a fresh Adam at each
+    # scale; the learning rate is left to the optimizer (Adam's 0.02), so switching the preset
+    # to L-BFGS gets L-BFGS's own 1.
     config=TransferConfig(
-        steps=300, optimizer="adam", style_weight=0.3, start_size=128, precision="auto"
+        steps=300, optimizer="adam", style_weight=0.15, start_size=128, precision="auto"
     ),
     source=(
-        "neuralstyle's default: neural-style's layer weights in balanced terms (style "
-        "relu1_1..relu5_1 at 400, 340, 2.6, 0.02, 5e-4 against content relu4_2 at 1) at style "
-        "weight 0.3, content on relu2_2 (3) as well for fine structure, Adam at 0.02 per step "
+        "neuralstyle's default: neural-style's shallow layer weights in balanced terms with the "
+        "deep ones raised (style relu1_1..relu5_1 at 400, 340, 2.6, 0.5, 0.1 against content "
+        "relu4_2 at 1) at style weight 0.15, content on relu2_2 (3) as well for fine structure, "
+        "bfloat16 where the CPU has it, Adam at 0.02 per step "
         "in pixel units from the content image, coarse to fine from 128 px (as crowsonkb's "
         "style-transfer-pytorch), 300 steps shared by the scales"
     ),
