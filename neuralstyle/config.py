@@ -127,8 +127,8 @@ class TransferConfig:
         device: ``"auto"`` (CUDA, then MPS, then CPU) or a torch device string.
         precision: ``"float32"``, or ``"bfloat16"``/``"float16"`` autocast (Grams stay float32);
             ``"auto"`` (the presets' choice) is bfloat16 on CPUs with native bfloat16
-            instructions (AVX512_BF16 or AMX), where a step is over 3 times as fast with the same quality
-            measures, and float32 everywhere else.
+            instructions (AVX512_BF16 or AMX), where a step is over 3 times as fast with the
+            same quality measures, and float32 everywhere else.
         channels_last: Feed the network channels-last input, and convert the network that
             :class:`~neuralstyle.transfer.StyleTransfer` builds itself (a given extractor keeps
             its weights' layout). On this project's CPU a step is 7-11% faster (see

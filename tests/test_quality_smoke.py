@@ -9,6 +9,7 @@ headline ``max_seconds_512`` is only reported for the default preset as shipped.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
 import io
 import json
@@ -192,8 +193,19 @@ def _record(quality: ModuleType, preset: str, pair: str, **measures: Any) -> Any
     }  # fmt: skip
     return quality.Record(
         preset=preset, content=content, style=style, size=512, height=512, width=384,
-        steps=300, stop_reason=None, seconds_targets=1.0, shipped=True, **values,
+        steps=300, stop_reason=None, precision="bfloat16", seconds_targets=1.0, shipped=True,
+        **values,
     )  # fmt: skip
+
+
+def test_records_from_before_precision_was_recorded_load_as_float32(
+    quality: ModuleType, tmp_path: Path
+) -> None:
+    record = _record(quality, "default", "a:x")
+    old = {key: value for key, value in dataclasses.asdict(record).items() if key != "precision"}
+    path = tmp_path / "quality.json"
+    path.write_text(json.dumps({"runs": [old]}))
+    assert quality.load_records(path) == [dataclasses.replace(record, precision="float32")]
 
 
 def test_the_targets_are_checked_on_the_shipped_default(quality: ModuleType) -> None:
