@@ -45,8 +45,8 @@ def has_native_bfloat16(device: torch.device) -> bool:
 
     There a bfloat16-autocast step of the default preset is 3.3-3.4 times as fast as float32 (256
     and 512 px) and a whole run twice as fast, with the quality measures equal to 0.004
-    (``benchmarks/precision.py``). Elsewhere bfloat16 is emulated on the CPU,
-    and on GPUs nothing here has measured the picture yet, so they stay in float32.
+    (``benchmarks/precision.py``). Elsewhere bfloat16 is emulated on the CPU, and on GPUs nothing
+    here has measured the picture yet, so they stay in float32.
     """
     return device.type == "cpu" and bool(_cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
