@@ -6,7 +6,7 @@ The ``default`` preset with the bundled network, in one process, each precision 
    seconds per step over timed blocks after warm-up (``_common.seconds_per_call``).
 2. **The picture**: a whole ``default`` run of ``--pair`` at ``--picture-size`` (coarse to fine,
    the preset's steps) in each precision: seconds, the quality protocol's measures
-   (``quality_metrics``: edge, luma, hist, gram) and the largest pixel difference between the two
+   (``quality.Judge``: edge, luma, hist, gram) and the largest pixel difference between the two
    pictures.
 
 ``"auto"`` precision (what the presets ask for) is bfloat16 where the CPU has native bfloat16
@@ -29,16 +29,16 @@ from typing import Any
 import torch
 from _common import seconds_per_call
 from _results import json_safe, write_results
-from quality_metrics import color_histogram_distance, edge_ssim, gram_distance, luma_correlation
+from quality import Judge, Pair
 from torch import Tensor
 
-from neuralstyle import PRESETS, FeatureExtractor, StyleTransfer, load_image
+from neuralstyle import PRESETS, FeatureExtractor, StyleTransfer
 from neuralstyle._precision import has_native_bfloat16
 
 __all__ = ["main"]
 
 PRECISIONS = ("float32", "bfloat16")
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+_MEASURES = ("edge", "luma", "hist", "gram")
 DEFAULT = PRESETS["default"]
 _IMAGES = Path(__file__).resolve().parents[1] / "examples" / "images"
 _DEFAULT_OUTPUT = Path(__file__).resolve().parent / "results" / "precision.json"
@@ -95,19 +95,10 @@ def picture(content: Path, style: Path, precision: str, args: Any) -> tuple[Tens
     return result.image.detach().float().cpu(), time.perf_counter() - began
 
 
-@torch.no_grad()
-def measures(
-    output: Tensor, content: Path, style: Path, judge: FeatureExtractor
-) -> dict[str, float]:
-    """The quality protocol's measures of one picture (no face: the pair need not be a portrait)."""
-    content_image = load_image(content, size=(output.shape[-2], output.shape[-1]))
-    style_image = load_image(style, size=512)
-    return {
-        "edge": edge_ssim(output, content_image),
-        "luma": luma_correlation(output, content_image),
-        "hist": color_histogram_distance(output, style_image),
-        "gram": gram_distance(dict(judge(output)), dict(judge(style_image)), STYLE_LAYERS),
-    }
+def measures(output: Tensor, content: Path, style: Path, judge: Judge) -> dict[str, float]:
+    """The quality protocol's measures of one picture; the face measure is left out."""
+    measured = judge.measure(output, Pair(content, style))
+    return {name: value for name, value in measured.items() if name in _MEASURES}
 
 
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
@@ -126,9 +117,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             }
             for precision in PRECISIONS
         }
-        judge = FeatureExtractor(
-            list(STYLE_LAYERS), weights=None if args.weights == "bundled" else "random", seed=0
-        )
+        judge = Judge(args.weights, faces=None)
         pictures = {precision: picture(content, style, precision, args) for precision in PRECISIONS}
     finally:
         torch.set_num_threads(threads)
