@@ -26,6 +26,7 @@ __all__ = [
     "Callback",
     "DivergenceGuard",
     "EarlyStopping",
+    "IntervalCallback",
     "LossHistory",
     "Progress",
     "RunEnd",
@@ -158,7 +159,43 @@ def _check_every(every: int) -> int:
     return every
 
 
-class Progress:
+class IntervalCallback:
+    """A base for callbacks that act every ``every`` steps: override :meth:`at_interval`.
+
+    Its ``on_start`` and ``on_end`` do nothing; ``on_step`` calls :meth:`at_interval` on the
+    steps :meth:`due` picks (every ``every``-th). Reading a loss waits for the device, which is
+    why acting at an interval rather than at every step matters.
+
+    Args:
+        every: Steps between calls of :meth:`at_interval`.
+
+    Raises:
+        ConfigError: ``every`` is not a positive int.
+    """
+
+    def __init__(self, every: int = 1) -> None:
+        self.every = _check_every(every)
+
+    def due(self, state: StepState) -> bool:
+        """Whether :meth:`at_interval` runs at this step."""
+        return state.step % self.every == 0
+
+    def on_start(self, start: RunStart) -> None:
+        """Nothing to prepare."""
+
+    def on_step(self, state: StepState) -> Stop | None:
+        """Call :meth:`at_interval` when :meth:`due`."""
+        return self.at_interval(state) if self.due(state) else None
+
+    def at_interval(self, state: StepState) -> Stop | None:
+        """What to do at the interval; return :class:`Stop` to end the run."""
+        return None
+
+    def on_end(self, end: RunEnd) -> None:
+        """Nothing to finish."""
+
+
+class Progress(IntervalCallback):
     """Prints the step, loss and speed every ``every`` steps: a bar on a terminal, lines elsewhere.
 
     Args:
@@ -167,19 +204,18 @@ class Progress:
     """
 
     def __init__(self, every: int = 10, stream: IO[str] | None = None) -> None:
-        self.every = _check_every(every)
+        super().__init__(every)
         self.stream = stream
 
     def _out(self) -> IO[str]:
         return self.stream if self.stream is not None else sys.stderr
 
-    def on_start(self, start: RunStart) -> None:
-        """Remember nothing; progress is stateless."""
+    def due(self, state: StepState) -> bool:
+        """At the interval and on the last step."""
+        return super().due(state) or state.step == state.total_steps
 
-    def on_step(self, state: StepState) -> Stop | None:
-        """Write one update at the interval and on the last step."""
-        if state.step % self.every and state.step != state.total_steps:
-            return None
+    def at_interval(self, state: StepState) -> Stop | None:
+        """Write one update."""
         rate = state.step / state.elapsed if state.elapsed > 0 else 0.0
         # Losses of different scales are not comparable: say which scale a value belongs to.
         scale = f"scale {state.scale}/{state.scales}  " if state.scales > 1 else ""
@@ -209,7 +245,7 @@ class Progress:
         out.flush()
 
 
-class LossHistory:
+class LossHistory(IntervalCallback):
     """Records the loss terms every ``every`` steps, on the device, and stacks them once at the end.
 
     Args:
@@ -231,7 +267,7 @@ class LossHistory:
     """
 
     def __init__(self, every: int = 1) -> None:
-        self.every = _check_every(every)
+        super().__init__(every)
         self.steps: list[int] = []
         self._records: list[Tensor] = []
         self._names: tuple[str, ...] = ()
@@ -240,17 +276,13 @@ class LossHistory:
         """Forget any earlier run."""
         self.steps, self._records, self._names = [], [], ()
 
-    def on_step(self, state: StepState) -> Stop | None:
+    def at_interval(self, state: StepState) -> Stop | None:
         """Append this step's terms as one small device tensor (no host sync)."""
-        if state.step % self.every == 0:
-            self._names = ("total", *state.terms)
-            values = [state.loss, *state.terms.values()]
-            self._records.append(torch.stack([v.detach().float() for v in values]))
-            self.steps.append(state.step)
+        self._names = ("total", *state.terms)
+        values = [state.loss, *state.terms.values()]
+        self._records.append(torch.stack([v.detach().float() for v in values]))
+        self.steps.append(state.step)
         return None
-
-    def on_end(self, end: RunEnd) -> None:
-        """Nothing to finish: values are stacked on request."""
 
     def stacked(self) -> dict[str, Tensor]:
         """Each term's values over the recorded steps, one 1-d tensor per term."""
@@ -264,7 +296,7 @@ class LossHistory:
         return {name: values.cpu().tolist() for name, values in self.stacked().items()}
 
 
-class Snapshots:
+class Snapshots(IntervalCallback):
     """Saves the image every ``every`` steps to a folder (``step_00010.png``, ...) or hands it to a
     function.
 
@@ -279,7 +311,7 @@ class Snapshots:
     def __init__(
         self, every: int, target: str | os.PathLike[str] | Callable[[int, Tensor], None]
     ) -> None:
-        self.every = _check_every(every)
+        super().__init__(every)
         if isinstance(target, (str, os.PathLike)):
             folder = Path(target)
             if not folder.is_dir():
@@ -292,27 +324,18 @@ class Snapshots:
         else:
             self._folder, self._function = None, target
 
-    def on_start(self, start: RunStart) -> None:
-        """Nothing to prepare."""
+    def at_interval(self, state: StepState) -> Stop | None:
+        """Save or hand over the image."""
+        if self._function is not None:
+            self._function(state.step, state.image)
+        elif self._folder is not None:
+            from neuralstyle.image import save_image  # image I/O only when snapshots are written
 
-    def on_step(self, state: StepState) -> Stop | None:
-        """Save or hand over the image at the interval."""
-        if state.step % self.every == 0:
-            if self._function is not None:
-                self._function(state.step, state.image)
-            elif self._folder is not None:
-                from neuralstyle.image import (
-                    save_image,
-                )  # image I/O only when snapshots are written
-
-                save_image(state.image[:1], self._folder / f"step_{state.step:05d}.png")
+            save_image(state.image[:1], self._folder / f"step_{state.step:05d}.png")
         return None
 
-    def on_end(self, end: RunEnd) -> None:
-        """Nothing to finish."""
 
-
-class EarlyStopping:
+class EarlyStopping(IntervalCallback):
     """Stops when the loss has not improved by ``min_delta`` (relative) for ``patience`` steps.
 
     Args:
@@ -322,11 +345,11 @@ class EarlyStopping:
     """
 
     def __init__(self, patience: int = 100, min_delta: float = 1e-3, every: int = 10) -> None:
+        super().__init__(every)
         self.patience = _check_every(patience)
         if not math.isfinite(min_delta) or min_delta < 0:
             raise ConfigError(f"min_delta must be finite and >= 0, got {min_delta!r}")
         self.min_delta = min_delta
-        self.every = _check_every(every)
         self._best = math.inf
         self._best_step = 0
 
@@ -334,10 +357,8 @@ class EarlyStopping:
         """Reset for a new run."""
         self._best, self._best_step = math.inf, 0
 
-    def on_step(self, state: StepState) -> Stop | None:
-        """Compare with the best loss at the interval."""
-        if state.step % self.every:
-            return None
+    def at_interval(self, state: StepState) -> Stop | None:
+        """Compare with the best loss."""
         loss = float(state.loss)
         if loss < self._best * (1 - self.min_delta):
             self._best, self._best_step = loss, state.step
@@ -348,11 +369,8 @@ class EarlyStopping:
             )
         return None
 
-    def on_end(self, end: RunEnd) -> None:
-        """Nothing to finish."""
 
-
-class DivergenceGuard:
+class DivergenceGuard(IntervalCallback):
     """Stops the run when the loss becomes NaN or infinite; the run keeps its best image.
 
     Args:
@@ -360,19 +378,13 @@ class DivergenceGuard:
     """
 
     def __init__(self, every: int = 10) -> None:
-        self.every = _check_every(every)
+        super().__init__(every)
 
-    def on_start(self, start: RunStart) -> None:
-        """Nothing to prepare."""
-
-    def on_step(self, state: StepState) -> Stop | None:
-        """Check the loss is finite at the interval."""
-        if state.step % self.every == 0 and not bool(torch.isfinite(state.loss)):
+    def at_interval(self, state: StepState) -> Stop | None:
+        """Check the loss is finite."""
+        if not bool(torch.isfinite(state.loss)):
             return Stop(
                 f"diverged: the loss became {float(state.loss)} by step {state.step}; "
                 "kept the best image (try a lower learning rate)"
             )
         return None
-
-    def on_end(self, end: RunEnd) -> None:
-        """Nothing to finish."""

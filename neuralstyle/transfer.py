@@ -119,6 +119,10 @@ class TransferResult:
         return (self.seconds - self.seconds_targets) / max(self.steps_done, 1)
 
 
+_GUARD = DivergenceGuard()
+"""The guard every :class:`StyleTransfer` uses unless told otherwise (it keeps no state)."""
+
+
 class StyleTransfer:
     """Optimizes an image to have one image's content and another's style.
 
@@ -127,7 +131,10 @@ class StyleTransfer:
             preset's.
         config: Options of the run; defaults to the ``"default"`` preset's.
         extractor: The network; defaults to the bundled VGG16 truncated to the map's layers.
-        callbacks: Called during :meth:`run`, after the built-in divergence guard.
+        callbacks: Called during :meth:`run`, after ``guard``.
+        guard: Called first in every run: by default a
+            :class:`~neuralstyle.callbacks.DivergenceGuard` checking every 10 steps that the
+            loss is finite; pass another, or ``None`` for none.
 
     Raises:
         LayerNotFoundError: The layer map names a layer the extractor does not provide.
@@ -145,6 +152,7 @@ class StyleTransfer:
         config: TransferConfig | None = None,
         extractor: FeatureExtractor | None = None,
         callbacks: Sequence[Callback] = (),
+        guard: Callback | None = _GUARD,
     ) -> None:
         self.layer_map = layer_map if layer_map is not None else DEFAULT.layer_map
         self.config = config if config is not None else DEFAULT.config
@@ -168,6 +176,7 @@ class StyleTransfer:
             _compiled(self.extractor) if self.config.compile else self.extractor
         )
         self.callbacks = tuple(callbacks)
+        self.guard = guard
 
     @classmethod
     def from_preset(
@@ -176,6 +185,7 @@ class StyleTransfer:
         *,
         extractor: FeatureExtractor | None = None,
         callbacks: Sequence[Callback] = (),
+        guard: Callback | None = _GUARD,
     ) -> StyleTransfer:
         """Build from a named preset (see :data:`neuralstyle.PRESETS`) or a :class:`Preset`.
 
@@ -186,7 +196,13 @@ class StyleTransfer:
             ConfigError: Unknown preset name.
         """
         chosen = get_preset(preset) if isinstance(preset, str) else preset
-        return cls(chosen.layer_map, config=chosen.config, extractor=extractor, callbacks=callbacks)
+        return cls(
+            chosen.layer_map,
+            config=chosen.config,
+            extractor=extractor,
+            callbacks=callbacks,
+            guard=guard,
+        )
 
     @functools.cached_property
     def tile_plan(self) -> TilePlan | None:
@@ -551,12 +567,13 @@ class StyleTransfer:
     ) -> TransferRun:
         """Set up a run and return it as an iterator of :class:`StepState`, one per step.
 
-        Takes the arguments of :meth:`run`, and calls the same callbacks: a divergence guard,
-        the instance's, then ``callbacks``. With ``config.start_size`` the iterator passes
-        through every scale; :attr:`StepState.scale` tells which. It ends after the last step
-        or a callback's :class:`~neuralstyle.callbacks.Stop`; to stop earlier, break and call
-        :meth:`TransferRun.close` (or iterate inside a ``with`` block) so every callback's
-        ``on_end`` runs. Iterating it to the end gives the picture :meth:`run` gives.
+        Takes the arguments of :meth:`run`, and calls the same callbacks: the instance's
+        ``guard`` (if any), its ``callbacks``, then ``callbacks``. With ``config.start_size``
+        the iterator passes through every scale; :attr:`StepState.scale` tells which. It ends
+        after the last step or a callback's :class:`~neuralstyle.callbacks.Stop`; to stop
+        earlier, break and call :meth:`TransferRun.close` (or iterate inside a ``with`` block)
+        so every callback's ``on_end`` runs. Iterating it to the end gives the picture
+        :meth:`run` gives.
 
         Example:
             >>> with StyleTransfer().start("photo.jpg", "painting.jpg") as run:  # doctest: +SKIP
@@ -566,7 +583,8 @@ class StyleTransfer:
             >>> run.best_image  # doctest: +SKIP
         """
         inputs = self.load_inputs(content, style, style_masks, content_mask)
-        hooks = [DivergenceGuard(), *self.callbacks, *callbacks]
+        guard = () if self.guard is None else (self.guard,)
+        hooks = [*guard, *self.callbacks, *callbacks]
         return TransferRun(self, inputs, init, hooks)
 
     def run(
@@ -590,7 +608,7 @@ class StyleTransfer:
             style_masks: One region mask per style image (white: that style applies there);
                 paths, PIL images, arrays or tensors with the content's aspect ratio.
             content_mask: Where the picture may change; outside it the content stays as it is.
-            callbacks: Called after a divergence guard and the instance's own callbacks.
+            callbacks: Called after the instance's guard and its own callbacks.
 
         Returns:
             The :class:`TransferResult`.

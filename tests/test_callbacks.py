@@ -14,6 +14,7 @@ from neuralstyle.callbacks import (
     Callback,
     DivergenceGuard,
     EarlyStopping,
+    IntervalCallback,
     LossHistory,
     Progress,
     RunEnd,
@@ -100,6 +101,31 @@ def test_early_stopping_waits_for_patience_then_stops() -> None:
     signal = signals[24]
     assert isinstance(signal, Stop)
     assert "since step 5" in signal.reason
+
+
+class Every(IntervalCallback):
+    def __init__(self, every: int) -> None:
+        super().__init__(every)
+        self.seen: list[int] = []
+
+    def at_interval(self, state: StepState) -> Stop | None:
+        self.seen.append(state.step)
+        return Stop("enough") if state.step == 9 else None
+
+
+def test_an_interval_callback_acts_on_its_steps_only() -> None:
+    callback = Every(3)
+    assert isinstance(callback, Callback)
+    callback.on_start(START)
+    stops = [callback.on_step(state(step, 1.0)) for step in range(1, 11)]
+    callback.on_end(end())
+    assert callback.seen == [3, 6, 9]
+    assert stops == [None] * 8 + [Stop("enough"), None]
+
+
+def test_an_interval_callback_refuses_a_bad_interval() -> None:
+    with pytest.raises(ConfigError, match="every must be a positive int"):
+        Every(0)
 
 
 def test_divergence_guard_stops_on_nan_and_inf_only() -> None:

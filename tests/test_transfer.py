@@ -9,7 +9,7 @@ import torch
 from tiny import random_image, tiny_extractor
 
 from neuralstyle import LayerMap, StyleTransfer, TransferConfig
-from neuralstyle.callbacks import RunEnd, RunStart, StepState, Stop
+from neuralstyle.callbacks import DivergenceGuard, RunEnd, RunStart, StepState, Stop
 from neuralstyle.errors import ConfigError, LayerNotFoundError, ShapeError
 from neuralstyle.presets import SEED
 
@@ -285,6 +285,24 @@ def test_divergence_guard_stops_and_keeps_the_best_image() -> None:
     assert result.steps_done == 10
     assert torch.equal(result.best_image, CONTENT)
     assert torch.isfinite(torch.tensor(result.best_loss))
+
+
+def test_the_guard_can_be_replaced_or_removed() -> None:
+    config = replace(CONFIG, optimizer=lambda params: torch.optim.SGD(params, lr=float("nan")))
+    every_step = StyleTransfer(
+        LAYERS, config=config, extractor=tiny_extractor(), guard=DivergenceGuard(1)
+    )
+    checked_each_step = every_step.run(CONTENT, STYLE)
+    assert checked_each_step.stop_reason is not None
+    # A step reports the loss of the image it started from: the first NaN one is step 2's.
+    assert checked_each_step.steps_done == 2
+    unguarded = StyleTransfer(LAYERS, config=config, extractor=tiny_extractor(), guard=None).run(
+        CONTENT, STYLE
+    )
+    assert unguarded.stop_reason is None
+    assert unguarded.steps_done == config.steps
+    assert torch.isnan(unguarded.image).all()
+    assert torch.equal(unguarded.best_image, CONTENT)
 
 
 def test_unknown_layer_is_refused_with_the_closest_names() -> None:
