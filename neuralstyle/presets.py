@@ -61,20 +61,28 @@ SEED = Preset(
 GATYS = Preset(
     name="gatys",
     layer_map=LayerMap(content={"relu4_2": 1.0}, style=dict.fromkeys(CLASSIC_STYLE_LAYERS, 0.2)),
+    # The paper's alpha/beta (1e-3) was set for its VGG19 rescaled to unit mean activations and
+    # does not carry to another network. In balanced terms style weight 1 (content and the five
+    # style layers' sum equal) keeps the subject under the painting's texture; 10 and 100 paint
+    # texture over everything (astronaut x the_scream at 256 px: luma 0.06 at 1, -0.06 at 10,
+    # -0.03 at 100; benchmarks/results/gatys-preset-2026-12-03.txt).
     config=TransferConfig(
-        steps=500, optimizer="lbfgs", style_weight=100.0, init="noise", precision="auto"
+        steps=500, optimizer="lbfgs", style_weight=1.0, init="noise", precision="auto"
     ),
     source=(
         "Gatys, Ecker & Bethge, 'Image Style Transfer Using Convolutional Neural Networks' (CVPR "
         "2016) and jcjohnson/neural-style: content relu4_2, style relu1_1..relu5_1 weighted 1/5, "
-        "L-BFGS from noise; terms balanced by target magnitude so the weights carry across networks"
+        "L-BFGS from noise; terms balanced by target magnitude so the weights carry across "
+        "networks, style and content equal in sum"
     ),
 )
 
-# neural-style's total variation is strength/2 * sum of squared neighbour differences of pixels in
-# 0..256 units; ours is the mean of squared differences in [0, 1] units over each direction. For
-# a 3-channel 512 x 384 picture: 1e-3 / 2 * 256**2 * 3 * 512 * 384 = 1.93e7 of ours.
-_NEURAL_STYLE_TV = 1e-3 / 2 * 256**2 * 3 * 512 * 384
+# neural-style's total variation (1e-3) is left out. Converted from its sum over 0..256 pixels to
+# our mean over [0, 1] pixels (1e-3 / 2 * 256**2 * 3 * 512 * 384 = 1.93e7 for 512 x 384) it
+# assumes VGG19's activation magnitudes; against the bundled VGG16's content and style terms it
+# smoothed every picture into colour fields, and a hundredth of it still washed out the middle
+# of the picture, while without it the preset gives neural-style's look
+# (benchmarks/results/neural-style-preset-2026-12-03.txt).
 
 NEURAL_STYLE = Preset(
     name="neural-style",
@@ -84,7 +92,6 @@ NEURAL_STYLE = Preset(
         optimizer="lbfgs",
         content_weight=5.0,
         style_weight=100.0,
-        tv_weight=_NEURAL_STYLE_TV,
         gram_normalize="chw",
         balance="none",
         init="noise",
@@ -95,10 +102,11 @@ NEURAL_STYLE = Preset(
     source=(
         "jcjohnson/neural-style's documented defaults (neural_style.lua): content relu4_2 weight "
         "5, style relu1_1..relu5_1 weight 100 each, mean squared errors of feature maps and of "
-        "Grams divided by C*H*W, total variation 1e-3 (converted, exact for 512 x 384), L-BFGS "
+        "Grams divided by C*H*W, L-BFGS "
         "for 1000 evaluations with 100 correction pairs and no tolerance stop, from the mean "
         "colour with faint noise (-init random), 512 px, the style image scaled to the output's "
-        "long side. It ran VGG19 (Caffe); this preset runs the network it is given"
+        "long side. It ran VGG19 (Caffe); this preset runs the network it is given, and leaves its "
+        "total variation (1e-3) out, which on this network smooths the painting away"
     ),
 )
 
