@@ -2,12 +2,12 @@
 
 The ``default`` preset with its style weight multiplied by each of ``--factors``, on each pair
 of ``--pairs`` at each of ``--sizes``, measured with the quality protocol (``quality.Judge``:
-edge, hist, gram; faces left out). A strength knob a user can turn without learning the loss
-scales moves the picture the same way everywhere: more weight, more of the painting's texture
-(gram down) and less of the photo's structure (edge down), on every pair at every size. The
-table shows each row; the summary says whether every pair and size moved that way and how far
-one doubling moves gram and edge (min / max over pairs and sizes). The last line is one JSON
-object, also written to ``--output``.
+edge, hist, gram, and on portraits the face probability when facenet-pytorch is installed). A
+strength knob a user can turn without learning the loss scales moves the picture the same way
+everywhere: more weight, more of the painting's texture (gram down) and less of the photo's
+structure (edge down), on every pair at every size. The table shows each row; the summary says
+whether every pair and size moved that way and how far one doubling moves gram and edge (min /
+max over pairs and sizes). The last line is one JSON object, also written to ``--output``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from typing import Any
 
 import torch
 from _results import json_safe, write_results
+from faces import face_detector
 from quality import Judge, Pair
 
 from neuralstyle import PRESETS, FeatureExtractor, StyleTransfer
@@ -49,6 +50,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--weights", choices=("bundled", "random"), default="bundled")
     parser.add_argument("--output", type=Path, default=_DEFAULT_OUTPUT)
+    parser.add_argument("--no-faces", action="store_true", help="skip the face measure")
     parser.add_argument("--no-write", action="store_true", help="print only")
     return parser.parse_args(argv)
 
@@ -67,7 +69,9 @@ def run_one(pair: Pair, size: int, factor: float, judge: Judge, args: Any) -> di
     image = transfer.run(str(pair.content), str(pair.style)).image.detach().float().cpu()
     seconds = time.perf_counter() - began
     measured = judge.measure(image, pair)
-    return {"seconds": seconds, **{name: measured[name] for name in _MEASURES}}
+    return {"seconds": seconds, "face": measured.get("face")} | {
+        name: measured[name] for name in _MEASURES
+    }
 
 
 def doubling_effects(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -108,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     args = _parse(argv)
     threads = torch.get_num_threads()
     torch.set_num_threads(args.threads)
-    judge = Judge(args.weights, faces=None)
+    judge = Judge(args.weights, faces=None if args.no_faces else face_detector())
     rows: list[dict[str, Any]] = []
     print(
         f"{'pair':30} {'size':>5} {'weight':>7} {'seconds':>8} {'edge':>6} {'hist':>6} {'gram':>6}"
@@ -123,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             rows.append(row)
             print(
                 f"{name:30} {size:5d} {row['style_weight']:7.3f} {row['seconds']:8.1f} "
-                f"{row['edge']:6.3f} {row['hist']:6.3f} {row['gram']:6.3f}",
+                f"{row['edge']:6.3f} {row['hist']:6.3f} {row['gram']:6.3f} "
+                f"{'-' if row['face'] is None else format(row['face'], '6.3f'):>6}",
                 flush=True,
             )
     finally:

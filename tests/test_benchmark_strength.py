@@ -37,7 +37,7 @@ def test_the_strength_benchmark_runs_every_pair_size_and_factor(tmp_path: Path) 
     output = tmp_path / "strength.json"
     command = [sys.executable, str(BENCHMARKS / "strength.py"), "--weights", "random"]
     command += ["--pairs", "chelsea:starry_night", "--sizes", "32", "48", "--factors", "1", "4"]
-    command += ["--steps", "2", "--threads", "1", "--output", str(output)]
+    command += ["--steps", "2", "--threads", "1", "--no-faces", "--output", str(output)]
     printed = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     results = json.loads(output.read_text())
     assert json.loads(printed.splitlines()[-1]) == results
@@ -50,5 +50,6 @@ def test_the_strength_benchmark_runs_every_pair_size_and_factor(tmp_path: Path) 
     for row in results["rows"]:
         assert row["style_weight"] == 0.15 * row["factor"]
         assert all(math.isfinite(row[name]) for name in ("seconds", "edge", "hist", "gram"))
+        assert row["face"] is None  # faces left out (and chelsea is no portrait)
     assert isinstance(results["monotone"], bool)
     assert set(results["per_doubling"]) == {"gram", "edge"}
