@@ -115,7 +115,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     judge = Judge(args.weights, faces=None if args.no_faces else face_detector())
     rows: list[dict[str, Any]] = []
     print(
-        f"{'pair':30} {'size':>5} {'weight':>7} {'seconds':>8} {'edge':>6} {'hist':>6} {'gram':>6}"
+        f"{'pair':30} {'size':>5} {'weight':>7} {'seconds':>8} {'edge':>6} {'hist':>6} "
+        f"{'gram':>6} {'face':>6}"
     )
     try:
         for name, size, factor in itertools.product(args.pairs, args.sizes, args.factors):
