@@ -13,7 +13,6 @@ normalisation, Caffe-converted weights want BGR pixel values in 0..255 minus the
 
 from __future__ import annotations
 
-import difflib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,7 +21,7 @@ from typing import Literal, get_args
 import torch
 from torch import Tensor, nn
 
-from neuralstyle.errors import ConfigError, LayerNotFoundError
+from neuralstyle.errors import ConfigError, LayerNotFoundError, closest_names
 
 __all__ = [
     "CAFFE",
@@ -342,7 +341,7 @@ def _tutorial_hint(name: str, valid: Sequence[str]) -> str | None:
 
 def _unknown_layer_message(name: str, valid: Sequence[str], where: str) -> str:
     tutorial = _tutorial_hint(name, valid)
-    close = difflib.get_close_matches(name, valid, n=3, cutoff=0.5)
+    close = closest_names(name, valid)
     if tutorial is not None:
         hint = tutorial
     elif close:

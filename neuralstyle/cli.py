@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import inspect
 import re
 import sys
@@ -30,7 +29,13 @@ from neuralstyle import __version__
 from neuralstyle.backbones import BackboneName
 from neuralstyle.callbacks import Callback, Progress, RunEnd, RunStart, Snapshots, StepState, Stop
 from neuralstyle.config import TransferConfig
-from neuralstyle.errors import ConfigError, ImageError, InsufficientMemoryError, NeuralStyleError
+from neuralstyle.errors import (
+    ConfigError,
+    ImageError,
+    InsufficientMemoryError,
+    NeuralStyleError,
+    closest_names,
+)
 from neuralstyle.features import FeatureExtractor
 from neuralstyle.image import check_output_path, example_image, load_alpha, save_image
 from neuralstyle.presets import DEFAULT, PRESETS, Preset, get_preset
@@ -92,7 +97,7 @@ def _suggestions(words: Sequence[str], options: Iterable[str]) -> str:
     """`` (did you mean --style-weight?)`` for the first misspelled option, else ``""``."""
     for word in words:
         if word.startswith("--"):
-            close = difflib.get_close_matches(word.split("=", 1)[0], list(options), n=1)
+            close = closest_names(word.split("=", 1)[0], options, limit=1)
             if close:
                 return f" (did you mean {close[0]}?)"
     return ""

@@ -8,6 +8,9 @@ how to fix it.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Iterable
+
 __all__ = [
     "ConfigError",
     "DTypeError",
@@ -21,6 +24,7 @@ __all__ = [
     "ShapeError",
     "WeightsError",
     "WeightsNotFoundError",
+    "closest_names",
 ]
 
 
@@ -74,3 +78,13 @@ class NumericalError(NeuralStyleError, ArithmeticError):
     """A computation inside a loss could not be carried out on the values it was given (an
     eigendecomposition that does not converge, non-finite features); the message says what to
     try."""
+
+
+def closest_names(name: str, choices: Iterable[str], limit: int = 3) -> list[str]:
+    """Up to ``limit`` of ``choices`` that look most like ``name``: every "did you mean" uses it.
+
+    Example:
+        >>> closest_names("relu2_2", ["relu1_1", "relu2_1", "relu3_1"])
+        ['relu2_1', 'relu3_1', 'relu1_1']
+    """
+    return difflib.get_close_matches(name, list(choices), n=limit, cutoff=0.5)

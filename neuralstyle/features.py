@@ -10,7 +10,6 @@ on a private copy.
 from __future__ import annotations
 
 import copy
-import difflib
 import os
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,7 +30,13 @@ from neuralstyle.backbones import (
     resolve_convention,
     resolve_layer_names,
 )
-from neuralstyle.errors import ConfigError, DeviceMismatchError, LayerNotFoundError, ShapeError
+from neuralstyle.errors import (
+    ConfigError,
+    DeviceMismatchError,
+    LayerNotFoundError,
+    ShapeError,
+    closest_names,
+)
 from neuralstyle.weights import resolve_weights
 
 # InputConvention and available_layers are re-exported: callers of the extractor need them too.
@@ -391,7 +396,7 @@ def _node_position(path: str, nodes: list[str]) -> int:
     inside = [i for i, node in enumerate(nodes) if node.startswith(path + ".")]
     if inside:
         return inside[-1]
-    close = difflib.get_close_matches(path, nodes, n=3, cutoff=0.5)
+    close = closest_names(path, nodes)
     hint = f"closest: {', '.join(repr(c) for c in close)}" if close else f"nodes: {nodes[:6]}"
     raise LayerNotFoundError(f"{path!r} is not a module path or node of {_CUSTOM}; {hint}")
 

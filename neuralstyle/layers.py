@@ -7,23 +7,17 @@ on every backbone that provides those names.
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
-from neuralstyle.errors import ConfigError, LayerNotFoundError
+from neuralstyle.errors import ConfigError, LayerNotFoundError, closest_names
 
 __all__ = ["CLASSIC_STYLE_LAYERS", "LayerMap", "closest_names"]
 
 CLASSIC_STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
 """The style layers of Gatys et al. (2016) and jcjohnson's neural-style."""
-
-
-def closest_names(name: str, choices: Iterable[str], limit: int = 3) -> list[str]:
-    """Return up to ``limit`` names from ``choices`` that look most like ``name``."""
-    return difflib.get_close_matches(name, list(choices), n=limit, cutoff=0.4)
 
 
 def _checked_weights(kind: str, weights: Mapping[str, float]) -> dict[str, float]:

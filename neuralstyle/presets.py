@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from neuralstyle.config import TransferConfig
-from neuralstyle.errors import ConfigError
-from neuralstyle.layers import CLASSIC_STYLE_LAYERS, LayerMap, closest_names
+from neuralstyle.errors import ConfigError, closest_names
+from neuralstyle.layers import CLASSIC_STYLE_LAYERS, LayerMap
 
 __all__ = ["DEFAULT", "GATYS", "NEURAL_STYLE", "PRESETS", "SEED", "Preset", "get_preset"]
 
