@@ -21,12 +21,12 @@ import math
 from typing import Literal, get_args
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from neuralstyle._checks import check_feature_maps, check_same_device, is_low_precision
 from neuralstyle._precision import full_precision
 from neuralstyle.errors import ConfigError, ShapeError
+from neuralstyle.scales import resize
 
 __all__ = [
     "ColorMatchMethod",
@@ -186,14 +186,6 @@ def yiq_to_rgb(image: Tensor) -> Tensor:
 # -- luminance transfer -----------------------------------------------------------------------
 
 
-def _resize(image: Tensor, size: tuple[int, int]) -> Tensor:
-    if tuple(image.shape[-2:]) == size:
-        return image
-    # Antialiasing matters when shrinking a large photo to the working size: without it,
-    # bicubic sampling aliases fine colour texture into moire.
-    return F.interpolate(image, size=size, mode="bicubic", align_corners=False, antialias=True)
-
-
 def transfer_luminance(stylized: Tensor, content: Tensor) -> Tensor:
     r"""Keep the content's colours: the luma of ``stylized`` with the chroma of ``content``.
 
@@ -232,7 +224,7 @@ def transfer_luminance(stylized: Tensor, content: Tensor) -> Tensor:
     _check_pair(stylized, content, "stylized and content")
     dtype = _working_dtype(stylized)
     height, width = stylized.shape[-2:]
-    chroma = _to_yiq(_resize(content.to(dtype), (height, width)))[:, 1:]
+    chroma = _to_yiq(resize(content.to(dtype), (height, width)))[:, 1:]
     luma = _luma(stylized.to(dtype)).unsqueeze(1)
     return _to_rgb(torch.cat((luma, chroma), dim=1)).clamp(0, 1).to(stylized.dtype)
 

@@ -35,12 +35,12 @@ from typing import IO, Any, TypeAlias, TypeGuard
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
 from neuralstyle._checks import check_float_tensor
 from neuralstyle.errors import ConfigError, DTypeError, ImageError, ImageNotFoundError, ShapeError
+from neuralstyle.scales import resize
 
 __all__ = [
     "ImageSource",
@@ -607,9 +607,8 @@ def _resize_tensor(image: Tensor, size: SizeSpec | None) -> Tensor:
     new_hw = _target_hw(height, width, size)
     if new_hw == (height, width):
         return image
-    resized = F.interpolate(image, size=new_hw, mode="bicubic", antialias=True, align_corners=False)
     # Bicubic overshoots near edges.
-    return resized.clamp_(0.0, 1.0)
+    return resize(image, new_hw).clamp_(0.0, 1.0)
 
 
 # -- writing ----------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from torch import Tensor
 from neuralstyle.callbacks import Callback, RunEnd, RunStart, StepState
 from neuralstyle.image import ImageSource
 from neuralstyle.memory import check_fits
-from neuralstyle.scales import resize, scale_sizes
+from neuralstyle.scales import resize, scale_sizes, spatial_size
 from neuralstyle.tiling import TiledScale, steps_per_tile
 
 if TYPE_CHECKING:
@@ -71,9 +71,11 @@ class TransferRun(Iterator[StepState]):
         began = time.perf_counter()
         self._transfer = transfer
         self._inputs = inputs
-        self.sizes = scale_sizes(*_hw(inputs.content_image), transfer.config.start_size)
+        self.sizes = scale_sizes(*spatial_size(inputs.content_image), transfer.config.start_size)
         # Refuse a size that will not fit before any work (config.check_memory turns it off).
-        check_fits(transfer, *_hw(inputs.content_image), int(inputs.content_image.shape[0]))
+        check_fits(
+            transfer, *spatial_size(inputs.content_image), int(inputs.content_image.shape[0])
+        )
         # config.steps is the whole run's; each scale gets its share (a tiled scale gives each
         # tile visit part of it, see _steps_at).
         self._shares = steps_per_scale(transfer.config.steps, len(self.sizes))
@@ -124,7 +126,7 @@ class TransferRun(Iterator[StepState]):
         transfer = self._transfer
         self._scale_steps = 0
         plan = transfer.tile_plan
-        size = _hw(start)
+        size = spatial_size(start)
         if plan is not None and plan.needed(size):
             share = self._shares[self._scale]
             self.tiled = TiledScale(transfer, self.targets, plan, start, share)
@@ -291,7 +293,3 @@ def _end_all(hooks: Sequence[Callback], end: RunEnd, failure: BaseException | No
     note = f"an on_end hook also raised {type(first_error).__name__}: {first_error}"
     if sys.version_info >= (3, 11):
         failure.add_note(note)
-
-
-def _hw(image: Tensor) -> tuple[int, int]:
-    return int(image.shape[-2]), int(image.shape[-1])

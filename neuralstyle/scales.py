@@ -40,11 +40,17 @@ def scale_sizes(height: int, width: int, start_size: int | None) -> list[tuple[i
     return sizes
 
 
-def resize(image: Tensor, size: tuple[int, int], *, mode: str = "bicubic") -> Tensor:
-    """Resize ``(B, C, H, W)`` to ``size`` (antialiased when shrinking).
+def spatial_size(image: Tensor) -> tuple[int, int]:
+    """``(height, width)`` of a ``(..., H, W)`` tensor, as ints."""
+    return int(image.shape[-2]), int(image.shape[-1])
 
-    Bicubic keeps strokes sharper than bilinear but can overshoot: clamp images afterwards.
+
+def resize(image: Tensor, size: tuple[int, int], *, mode: str = "bicubic") -> Tensor:
+    """Resize ``(B, C, H, W)`` to ``size``; every resize of a picture in the library uses it.
+
+    Antialiased, so shrinking a large photo does not alias fine texture into moire. Bicubic keeps
+    strokes sharper than bilinear but can overshoot: clamp images afterwards.
     """
-    if tuple(image.shape[-2:]) == tuple(size):
+    if spatial_size(image) == tuple(size):
         return image
     return F.interpolate(image, size=size, mode=mode, antialias=True, align_corners=False)

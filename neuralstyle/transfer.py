@@ -45,7 +45,7 @@ from neuralstyle.losses import (
 from neuralstyle.masks import load_mask, mask_at
 from neuralstyle.presets import DEFAULT, Preset, get_preset
 from neuralstyle.run import TransferRun
-from neuralstyle.scales import resize
+from neuralstyle.scales import resize, spatial_size
 from neuralstyle.targets import (
     RunInputs,
     StyleRegion,
@@ -287,7 +287,7 @@ class StyleTransfer:
             ImageError: A mask has values outside [0, 1].
         """
         inputs = self.load_inputs(content, style, style_masks, content_mask)
-        return self.encode(inputs, _hw(inputs.content_image))
+        return self.encode(inputs, spatial_size(inputs.content_image))
 
     def load_inputs(
         self,
@@ -305,7 +305,7 @@ class StyleTransfer:
         blend_weights(self.config, len(styles))
         for source in styles:  # read each one now, so a bad file fails before any work
             load_image(source)
-        size = _hw(content_image)
+        size = spatial_size(content_image)
         masks = None
         if style_masks is not None:
             if self.config.style_blend is not None:
@@ -344,7 +344,7 @@ class StyleTransfer:
         else:
             features = self.features(content_image)
             content_targets = {name: features[name] for name in self.layer_map.content}
-            shapes = {name: _hw(features[name]) for name in self.layer_map.style}
+            shapes = {name: spatial_size(features[name]) for name in self.layer_map.style}
         content_mask = None if inputs.content_mask is None else mask_at(inputs.content_mask, size)
         regions = self._regions(inputs, content_image, content_mask, shapes)
         content_norm = content_norms(content_targets, self.config, self.device)
@@ -384,7 +384,7 @@ class StyleTransfer:
             batch = image.expand(content_image.shape[0], -1, -1, -1)
             image = match_color(batch, content_image, method=method)
         plan = self.tile_plan
-        if plan is not None and plan.needed(_hw(image)):
+        if plan is not None and plan.needed(spatial_size(image)):
             # Too large for one pass: pool the statistics of tile cores (they are sums over
             # positions, so the pooled targets are the whole image's).
             layers = list(self.layer_map.style)
@@ -658,10 +658,6 @@ def _compiled(extractor: FeatureExtractor) -> Callable[[Tensor], dict[str, Tenso
         return features
 
     return forward
-
-
-def _hw(image: Tensor) -> tuple[int, int]:
-    return int(image.shape[-2]), int(image.shape[-1])
 
 
 def _check_some_term(layer_map: LayerMap, config: TransferConfig) -> None:
