@@ -39,6 +39,7 @@ from neuralstyle.errors import (
 from neuralstyle.features import FeatureExtractor
 from neuralstyle.image import check_output_path, example_image, load_alpha, save_image
 from neuralstyle.presets import DEFAULT, PRESETS, Preset, get_preset
+from neuralstyle.targets import check_style_counts
 from neuralstyle.transfer import ImageSources, StyleTransfer
 
 __all__ = ["main"]
@@ -399,20 +400,12 @@ def _job(argv: list[str]) -> _Job:
     overrides: dict[str, Any] = _config_overrides(args)
     init_path = _init_path(args.init, overrides)
     config = _configured(base, overrides)
-    blend = config.style_blend
-    if blend is not None and len(blend) != len(styles):
-        raise _UsageError(
-            f"--style-weights has {len(blend)} weights for {len(styles)} STYLE images; give one "
-            "weight per style image"
-        )
     style_masks = tuple(getattr(args, "style_masks", None) or ())
-    if style_masks and len(style_masks) != len(styles):
-        raise _UsageError(
-            f"got {len(style_masks)} --style-mask for {len(styles)} STYLE images; give one mask "
-            "per style image, in the same order"
-        )
-    if style_masks and blend is not None:
-        raise _UsageError("--style-weights blends styles everywhere; drop it with --style-mask")
+    # Before the network loads; the library's rule and message (--style-weights is style_blend).
+    try:
+        check_style_counts(config, len(styles), len(style_masks) if style_masks else None)
+    except ConfigError as error:
+        raise _UsageError(str(error)) from error
     content_mask = getattr(args, "content_mask", None)
     return _Job(
         content, styles, args.output, preset, config, init_path, style_masks, content_mask, args

@@ -136,6 +136,35 @@ def blend_weights(config: TransferConfig, count: int) -> tuple[float, ...]:
     return blend
 
 
+def check_style_counts(config: TransferConfig, styles: int, masks: int | None = None) -> None:
+    """The one place that says how many styles, blend weights and style masks go together.
+
+    The library checks it before any work and the command line before loading the network.
+
+    Args:
+        config: Its ``style_blend`` is checked.
+        styles: How many style images.
+        masks: How many style masks, or None for none.
+
+    Raises:
+        ConfigError: No style, a blend with another count, masks with a blend, or masks with
+            another count.
+    """
+    blend_weights(config, styles)
+    if masks is None:
+        return
+    if config.style_blend is not None:
+        raise ConfigError(
+            "style_blend mixes the styles everywhere while style masks give each style a "
+            "region; pass one or the other"
+        )
+    if masks != styles:
+        raise ConfigError(
+            f"got {masks} style masks for {styles} style images; give one mask per style "
+            "image, in the same order"
+        )
+
+
 def blend_targets(targets: Sequence[StyleTarget], weights: Sequence[float]) -> StyleTarget:
     """One style's target, or the weighted blend of several (Grams average linearly)."""
     if len(targets) == 1:

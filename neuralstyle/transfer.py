@@ -53,6 +53,7 @@ from neuralstyle.targets import (
     Targets,
     blend_targets,
     blend_weights,
+    check_style_counts,
     content_norms,
     pooled_target,
     style_region,
@@ -302,22 +303,14 @@ class StyleTransfer:
         """
         content_image = self.load_content(content)
         styles = tuple(style) if isinstance(style, (list, tuple)) else (style,)
-        blend_weights(self.config, len(styles))
+        check_style_counts(
+            self.config, len(styles), None if style_masks is None else len(style_masks)
+        )
         for source in styles:  # read each one now, so a bad file fails before any work
             load_image(source)
         size = spatial_size(content_image)
         masks = None
         if style_masks is not None:
-            if self.config.style_blend is not None:
-                raise ConfigError(
-                    "style_blend mixes the styles everywhere while style masks give each style a "
-                    "region; pass one or the other"
-                )
-            if len(style_masks) != len(styles):
-                raise ConfigError(
-                    f"got {len(style_masks)} style masks for {len(styles)} style images; give "
-                    "one mask per style image"
-                )
             masks = tuple(
                 load_mask(mask, size=size, name=f"style mask {index}").to(self.device)
                 for index, mask in enumerate(style_masks, start=1)

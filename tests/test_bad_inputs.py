@@ -596,7 +596,7 @@ def test_empty_image_lists_are_refused() -> None:
         pytest.param(["--style-weight", "-1"], "style_weight must be a finite", id="neg-weight"),
         pytest.param(["--content-weight", "nan"], "got nan", id="nan-weight"),
         pytest.param(["--preset", "nope"], "invalid choice: 'nope'", id="unknown-preset"),
-        pytest.param(["--style-weights", "1", "2"], "2 weights for 1 STYLE", id="blend-count"),
+        pytest.param(["--style-weights", "1", "2"], "2 weights for 1 style", id="blend-count"),
         pytest.param(["--style-weights", "0"], "all zero", id="blend-all-zero"),
         pytest.param(["--init", "nowhere.png"], "--init must be content, noise or", id="init"),
         pytest.param(["--learning-rate", "0"], "learning_rate must be a finite", id="zero-lr"),

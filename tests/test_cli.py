@@ -428,7 +428,11 @@ def bad(tmp_path: Path, *extra: str) -> list[str]:
         (["-o", "o.png", "--optimizer", "sgd"], 2, "invalid choice: 'sgd'"),
         (["-o", "o.png", "--preset", "gatsby"], 2, "invalid choice: 'gatsby'"),
         (["-o", "o.png", "--init", "nowhere.jpg"], 2, "--init must be content, noise or"),
-        (["-o", "o.png", "--style-weights", "1", "2"], 2, "2 weights for 1 STYLE images"),
+        (
+            ["-o", "o.png", "--style-weights", "1", "2"],
+            2,
+            "style_blend has 2 weights for 1 style images",
+        ),
         (["-o", "o.png", "--backbone", "vgg19", "--weights", "bundled"], 2, "vgg16 only"),
         (["-o", "o.png", "--weights", "missing.pth"], 1, "no weights file at 'missing.pth'"),
         (["-o", "no/such/folder/o.png"], 2, "folder does not exist"),
