@@ -54,8 +54,8 @@ from _results import json_safe, write_results
 from torch import Tensor
 
 from neuralstyle.config import TransferConfig
+from neuralstyle.examples import example_image
 from neuralstyle.features import FeatureExtractor
-from neuralstyle.image import example_image
 from neuralstyle.layers import LayerMap
 from neuralstyle.presets import DEFAULT, SEED
 from neuralstyle.transfer import StyleTransfer

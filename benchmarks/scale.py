@@ -70,8 +70,8 @@ from _results import json_safe, write_results
 from PIL import Image, ImageDraw, ImageFont
 from torch import Tensor, nn
 
+from neuralstyle.examples import example_image
 from neuralstyle.features import FeatureExtractor
-from neuralstyle.image import example_image
 from neuralstyle.presets import SEED
 
 if TYPE_CHECKING:  # POSIX only, and only a type here

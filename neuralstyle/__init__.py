@@ -33,16 +33,10 @@ from neuralstyle.errors import (
     WeightsError,
     WeightsNotFoundError,
 )
+from neuralstyle.examples import example_image, example_images
 from neuralstyle.features import FeatureExtractor, InputConvention, available_layers
-from neuralstyle.image import (
-    check_output_path,
-    example_image,
-    example_images,
-    load_alpha,
-    load_image,
-    save_image,
-    to_pil,
-)
+from neuralstyle.image import load_alpha, load_image
+from neuralstyle.image_output import check_output_path, save_image, to_pil
 from neuralstyle.layers import LayerMap
 from neuralstyle.losses import (
     GaussianStatistics,
@@ -57,10 +51,11 @@ from neuralstyle.losses import (
     wasserstein_style_loss,
 )
 from neuralstyle.masks import load_mask
+from neuralstyle.objective import Loss, Objective
 from neuralstyle.presets import PRESETS, Preset, get_preset
 from neuralstyle.run import TransferRun
 from neuralstyle.targets import RunInputs, StyleRegion, Targets
-from neuralstyle.transfer import Loss, StyleTransfer, TransferResult
+from neuralstyle.transfer import StyleTransfer, TransferResult
 
 __all__ = [
     "PRESETS",
@@ -81,6 +76,7 @@ __all__ = [
     "Loss",
     "NeuralStyleError",
     "NumericalError",
+    "Objective",
     "Preset",
     "Reduction",
     "RunEnd",

@@ -34,6 +34,7 @@ __all__ = [
     "LayerSpec",
     "available_layers",
     "build_features",
+    "check_network_options",
     "get_spec",
     "resolve_convention",
     "resolve_layer_names",
@@ -43,6 +44,24 @@ BackboneName = Literal["vgg16", "vgg19"]
 ConventionName = Literal["imagenet", "caffe", "identity"]
 Pooling = Literal["max", "avg"]
 Padding = Literal["zeros", "replicate"]
+
+
+def check_network_options(pooling: object, padding: object) -> None:
+    """The one check of the network options, shared by the config, the builder and custom
+    networks.
+
+    Raises:
+        ConfigError: ``pooling`` is not ``"max"``/``"avg"`` or ``padding`` not
+            ``"zeros"``/``"replicate"``.
+    """
+    for name, value, choices in (
+        ("pooling", pooling, get_args(Pooling)),
+        ("padding", padding, get_args(Padding)),
+    ):
+        if value not in choices:
+            raise ConfigError(
+                f"{name} must be one of {', '.join(map(repr, choices))}, got {value!r}"
+            )
 
 
 @dataclass(frozen=True)
@@ -419,10 +438,7 @@ def build_features(
         >>> len(net), type(net[4]).__name__
         (5, 'MaxPool2d')
     """
-    if pooling not in ("max", "avg"):
-        raise ConfigError(f"pooling must be 'max' or 'avg', got {pooling!r}")
-    if padding not in ("zeros", "replicate"):
-        raise ConfigError(f"padding must be 'zeros' or 'replicate', got {padding!r}")
+    check_network_options(pooling, padding)
     if not 0 <= depth < len(spec.layers):
         raise ConfigError(f"depth must be in [0, {len(spec.layers) - 1}], got {depth}")
     modules: list[nn.Module] = []

@@ -329,7 +329,8 @@ class Snapshots(IntervalCallback):
         if self._function is not None:
             self._function(state.step, state.image)
         elif self._folder is not None:
-            from neuralstyle.image import save_image  # image I/O only when snapshots are written
+            # Image I/O only when snapshots are written.
+            from neuralstyle.image_output import save_image
 
             save_image(state.image[:1], self._folder / f"step_{state.step:05d}.png")
         return None

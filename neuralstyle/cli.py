@@ -36,8 +36,10 @@ from neuralstyle.errors import (
     NeuralStyleError,
     closest_names,
 )
+from neuralstyle.examples import example_image
 from neuralstyle.features import FeatureExtractor
-from neuralstyle.image import check_output_path, example_image, load_alpha, save_image
+from neuralstyle.image import load_alpha
+from neuralstyle.image_output import check_output_path, save_image
 from neuralstyle.presets import DEFAULT, PRESETS, Preset, get_preset
 from neuralstyle.targets import check_style_counts
 from neuralstyle.transfer import ImageSources, StyleTransfer

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from neuralstyle._precision import resolve_precision
+from neuralstyle.backbones import Padding, Pooling, check_network_options
 from neuralstyle.errors import ConfigError
 
 __all__ = ["OptimizerFactory", "TransferConfig", "available_devices"]
@@ -26,8 +27,6 @@ _STYLE_LOSSES = ("gram", "wasserstein")
 _PRESERVE_COLORS = ("none", "luminance", "covariance", "histogram")
 _BALANCES = ("none", "target")
 _GRAM_NORMALIZATIONS = ("chw", "hw", "none")
-_POOLINGS = ("max", "avg")
-_PADDINGS = ("zeros", "replicate")
 
 
 def _choice(name: str, value: object, choices: tuple[str, ...]) -> None:
@@ -158,8 +157,8 @@ class TransferConfig:
     check_memory: bool = True
     style_scale: float | None = 1.0
     ema_decay: float | None = None
-    pooling: Literal["max", "avg"] = "max"
-    padding: Literal["zeros", "replicate"] = "zeros"
+    pooling: Pooling = "max"
+    padding: Padding = "zeros"
     clamp: bool = True
     device: str = "auto"
     precision: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
@@ -207,8 +206,7 @@ class TransferConfig:
             )
             if not valid or not 0 <= self.ema_decay < 1:
                 raise ConfigError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay!r}")
-        _choice("pooling", self.pooling, _POOLINGS)
-        _choice("padding", self.padding, _PADDINGS)
+        check_network_options(self.pooling, self.padding)
         if self.style_scale is not None:
             _positive("style_scale", self.style_scale, allow_zero=False)
 

@@ -26,6 +26,7 @@ from neuralstyle.backbones import (
     Pooling,
     available_layers,
     build_features,
+    check_network_options,
     get_spec,
     resolve_convention,
     resolve_layer_names,
@@ -361,10 +362,7 @@ def _prepare_copy(module: nn.Module, pooling: Pooling, padding: Padding) -> nn.M
 
     An in-place ReLU right after a returned layer would overwrite that layer's output.
     """
-    if pooling not in ("max", "avg"):
-        raise ConfigError(f"pooling must be 'max' or 'avg', got {pooling!r}")
-    if padding not in ("zeros", "replicate"):
-        raise ConfigError(f"padding must be 'zeros' or 'replicate', got {padding!r}")
+    check_network_options(pooling, padding)
     for child in module.modules():
         if getattr(child, "inplace", False) is True:
             child.inplace = False  # type: ignore[assignment]

@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import copy
 import math
 import os
 import sys
@@ -30,29 +29,57 @@ import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from neuralstyle.config import TransferConfig
 from neuralstyle.errors import InsufficientMemoryError
+from neuralstyle.features import FeatureExtractor
+from neuralstyle.layers import LayerMap
+from neuralstyle.objective import Objective
 from neuralstyle.scales import scale_sizes
-from neuralstyle.targets import RunInputs
-
-if TYPE_CHECKING:
-    from neuralstyle.features import FeatureExtractor
-    from neuralstyle.transfer import StyleTransfer
 
 __all__ = [
     "MemoryEstimate",
+    "RunSetup",
     "available_bytes",
     "check_fits",
     "estimate_memory",
     "estimate_peak_bytes",
     "largest_fitting_side",
 ]
+
+
+class RunSetup(Protocol):
+    """What an estimate reads of a run: a :class:`~neuralstyle.StyleTransfer` or an
+    :class:`~neuralstyle.Objective` (whose config carries the run's options)."""
+
+    @property
+    def config(self) -> TransferConfig: ...
+
+    @property
+    def extractor(self) -> FeatureExtractor: ...
+
+    @property
+    def layer_map(self) -> LayerMap: ...
+
+    @property
+    def device(self) -> torch.device: ...
+
+
+@dataclass(frozen=True)
+class _Setup:
+    """A run setup with another config: how the tiling hint asks "what if the tiles were ..."."""
+
+    config: TransferConfig
+    extractor: FeatureExtractor
+    layer_map: LayerMap
+    device: torch.device
+
 
 _GIB = 2**30
 # L-BFGS as make_optimizer builds it: 100 (s, y) pairs of image-sized vectors at most.
@@ -285,7 +312,7 @@ def _cgroup_free(root: str = "/sys/fs/cgroup") -> int | None:
     return max(0, int(limit) - current)
 
 
-def estimate_peak_bytes(transfer: StyleTransfer, height: int, width: int, batch: int = 1) -> int:
+def estimate_peak_bytes(transfer: RunSetup, height: int, width: int, batch: int = 1) -> int:
     """Estimated peak memory, in bytes, of ``transfer`` making a ``height x width`` output.
 
     Counts the network's weights, encoding the targets, the activations a step keeps for its
@@ -307,9 +334,7 @@ def estimate_peak_bytes(transfer: StyleTransfer, height: int, width: int, batch:
     return estimate_memory(transfer, height, width, batch).total
 
 
-def estimate_memory(
-    transfer: StyleTransfer, height: int, width: int, batch: int = 1
-) -> MemoryEstimate:
+def estimate_memory(transfer: RunSetup, height: int, width: int, batch: int = 1) -> MemoryEstimate:
     """:func:`estimate_peak_bytes` with its parts: see :class:`MemoryEstimate`."""
     probe = _probe(transfer)
     config = transfer.config
@@ -349,7 +374,7 @@ class _Scale:
 
 
 def _scale(
-    transfer: StyleTransfer,
+    transfer: RunSetup,
     probe: _Probe,
     size: tuple[int, int],
     batch: int,
@@ -395,7 +420,7 @@ def _scale(
     return _Scale(total, full_size, encode, step, optimizer, held, tile_side)
 
 
-def _optimizer_images(transfer: StyleTransfer) -> int:
+def _optimizer_images(transfer: RunSetup) -> int:
     """Image-sized buffers of the optimizer's state (a custom factory counts as Adam)."""
     config = transfer.config
     if config.optimizer != "lbfgs":
@@ -417,7 +442,7 @@ def _weight_bytes(extractor: FeatureExtractor) -> int:
 # -- the probe -------------------------------------------------------------------------------------
 
 
-def _probe(transfer: StyleTransfer) -> _Probe:
+def _probe(transfer: RunSetup) -> _Probe:
     """The cached probe of the transfer's network and loss setup, measuring it on first use."""
     config = transfer.config
     key = (
@@ -446,7 +471,7 @@ def _probe_sides(extractor: FeatureExtractor) -> tuple[int, int]:
     return small, 2 * small
 
 
-def _measure(transfer: StyleTransfer) -> _Probe:
+def _measure(transfer: RunSetup) -> _Probe:
     """Probe the setup at two sizes; retry once if the two did not run the same ops."""
     sides = _probe_sides(transfer.extractor)
     pixels = (sides[0] ** 2, sides[1] ** 2)
@@ -483,18 +508,17 @@ class _Trace:
         return all(len(mine) == len(theirs) for mine, theirs in zip(self, other, strict=True))
 
 
-def _trace(transfer: StyleTransfer, side: int) -> _Trace:
+def _trace(transfer: RunSetup, side: int) -> _Trace:
     """Encode targets, forward the style alone, and do one loss and backward pass on ``side``
     squares, counting bytes."""
-    probe = _probe_transfer(transfer)
+    probe = _probe_objective(transfer)
     counter = _LiveBytes()
     marks = []
     with _gradients_on():
         generator = torch.Generator().manual_seed(0)  # never the global RNG
         content, style = torch.rand(2, 1, 3, side, side, generator=generator).to(transfer.device)
-        inputs = RunInputs(content, (style,), None, None)
         with counter:
-            targets = probe.encode(inputs, (side, side))
+            targets = probe.targets(content, [style])
             marks.append(counter.mark())
             counter.largest = 0
             with torch.no_grad():
@@ -505,7 +529,7 @@ def _trace(transfer: StyleTransfer, side: int) -> _Trace:
             del features
             marks.append(counter.mark())
             image = content.detach().clone().requires_grad_(True)
-            total = probe.loss(image, targets).total
+            total = probe(image, targets).total
             total.backward()  # type: ignore[no-untyped-call]
             del total, image, targets
     counter.detach()
@@ -515,10 +539,9 @@ def _trace(transfer: StyleTransfer, side: int) -> _Trace:
     return _Trace(encode, forward, step, content_maps / area, style_maps / area, largest)
 
 
-def _probe_transfer(transfer: StyleTransfer) -> StyleTransfer:
-    """A shallow copy that encodes one whole-image scale through the plain (uncompiled) network."""
-    probe = copy.copy(transfer)
-    probe.config = replace(
+def _probe_objective(transfer: RunSetup) -> Objective:
+    """The run's objective on one whole-image scale through the plain (uncompiled) network."""
+    config = replace(
         transfer.config,
         start_size=None,
         tile_size=None,
@@ -527,9 +550,7 @@ def _probe_transfer(transfer: StyleTransfer) -> StyleTransfer:
         style_blend=None,
         compile=False,
     )
-    probe._forward = transfer.extractor
-    probe.__dict__.pop("tile_plan", None)  # a cached plan of the original's tile size
-    return probe
+    return Objective(transfer.layer_map, config=config, extractor=transfer.extractor)
 
 
 @contextmanager
@@ -542,14 +563,12 @@ def _gradients_on() -> Iterator[None]:
 # -- fitting and refusing --------------------------------------------------------------------------
 
 
-def _fits(
-    transfer: StyleTransfer, side: int, shape: tuple[int, int], batch: int, room: int
-) -> bool:
+def _fits(transfer: RunSetup, side: int, shape: tuple[int, int], batch: int, room: int) -> bool:
     height, width = _with_long_side(shape, side)
     return _needed(transfer, height, width, batch) <= room
 
 
-def _needed(transfer: StyleTransfer, height: int, width: int, batch: int) -> int:
+def _needed(transfer: RunSetup, height: int, width: int, batch: int) -> int:
     """Bytes a run still needs: its peak less the weights, already on the device."""
     return estimate_peak_bytes(transfer, height, width, batch) - _weight_bytes(transfer.extractor)
 
@@ -562,7 +581,7 @@ def _with_long_side(shape: tuple[int, int], side: int) -> tuple[int, int]:
 
 
 def largest_fitting_side(
-    transfer: StyleTransfer,
+    transfer: RunSetup,
     height: int,
     width: int,
     batch: int = 1,
@@ -618,7 +637,7 @@ def _last_fitting(fits: Callable[[int], bool], low: int, cap: int | None = None)
     return low
 
 
-def check_fits(transfer: StyleTransfer, height: int, width: int, batch: int = 1) -> None:
+def check_fits(transfer: RunSetup, height: int, width: int, batch: int = 1) -> None:
     """Refuse a run that will not fit the device's free memory, before it starts.
 
     Does nothing when ``transfer.config.check_memory`` is False.
@@ -645,7 +664,7 @@ def check_fits(transfer: StyleTransfer, height: int, width: int, batch: int = 1)
 
 
 def _refusal(
-    transfer: StyleTransfer, height: int, width: int, batch: int, needed: int, room: int
+    transfer: RunSetup, height: int, width: int, batch: int, needed: int, room: int
 ) -> str:
     device = transfer.device
     start = (
@@ -668,9 +687,7 @@ def _refusal(
     return f"{start}; {', or '.join(fixes)}; --no-check-memory skips this check"
 
 
-def _tiling_hint(
-    transfer: StyleTransfer, height: int, width: int, batch: int, room: int
-) -> str | None:
+def _tiling_hint(transfer: RunSetup, height: int, width: int, batch: int, room: int) -> str | None:
     """Suggest the largest tile side that makes the run fit, if one does."""
     current = transfer.config.tile_size
     long_side = max(height, width)
@@ -679,8 +696,8 @@ def _tiling_hint(
             continue
         if tile < transfer.extractor.min_size:
             break
-        tiled = copy.copy(transfer)
-        tiled.config = replace(transfer.config, tile_size=tile)
+        config = replace(transfer.config, tile_size=tile)
+        tiled = _Setup(config, transfer.extractor, transfer.layer_map, transfer.device)
         needed = _needed(tiled, height, width, batch)
         if needed <= room:
             verb = "tile it" if current is None else "use smaller tiles"

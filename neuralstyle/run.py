@@ -4,9 +4,9 @@
 optimizer step per item and, in a coarse-to-fine run, moves to the next scale when a scale's
 steps are done (upsampling the result, re-encoding the targets, starting a fresh optimizer). It
 keeps the lowest-loss image and, when asked, the moving average of the iterates, without reading
-anything back to the host. A scale larger than ``config.tile_size`` is optimized tile by tile
-(:class:`~neuralstyle.tiling.TiledScale`): there a step is one step of the current tile, and the
-image is the whole picture as the finished tiles left it.
+anything back to the host. A scale larger than ``config.tile_size`` is optimized tile by
+tile (:class:`~neuralstyle.tiled_scale.TiledScale`): there a step is one step of the current
+tile, and the image is the whole picture as the finished tiles left it.
 
 The run calls its callbacks itself: ``on_start`` when it is created, ``on_step`` after every
 step (a :class:`~neuralstyle.callbacks.Stop` ends the iteration after that step), and
@@ -21,20 +21,20 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
 
+from neuralstyle import optimize
 from neuralstyle.callbacks import Callback, RunEnd, RunStart, StepState
 from neuralstyle.image import ImageSource
+from neuralstyle.inputs import encode
 from neuralstyle.memory import check_fits
+from neuralstyle.objective import Loss, Objective
 from neuralstyle.scales import resize, scale_sizes, spatial_size
-from neuralstyle.tiling import TiledScale, steps_per_tile
-
-if TYPE_CHECKING:
-    from neuralstyle.targets import RunInputs
-    from neuralstyle.transfer import Loss, StyleTransfer
+from neuralstyle.targets import RunInputs
+from neuralstyle.tiled_scale import TiledScale
+from neuralstyle.tiling import steps_per_tile
 
 __all__ = ["TransferRun", "steps_per_scale"]
 
@@ -54,7 +54,7 @@ class TransferRun(Iterator[StepState]):
         optimizer: The current scale's optimizer (at a tiled scale, the current tile's).
         best_image: The lowest-loss image seen so far at the current scale (per batch item); at
             a tiled scale, whose tile losses do not compare, the picture itself.
-        tiled: The current scale's :class:`~neuralstyle.tiling.TiledScale`, or None.
+        tiled: The current scale's :class:`~neuralstyle.tiled_scale.TiledScale`, or None.
         average: The moving average of the iterates (``config.ema_decay``), else None.
         steps_done: Steps completed, over all scales.
         stop_reason: Why the run ended early (a callback's :class:`Stop`, or an exception), or
@@ -63,30 +63,31 @@ class TransferRun(Iterator[StepState]):
 
     def __init__(
         self,
-        transfer: StyleTransfer,
+        objective: Objective,
         inputs: RunInputs,
         init: ImageSource | None,
         callbacks: Sequence[Callback] = (),
     ) -> None:
         began = time.perf_counter()
-        self._transfer = transfer
+        self._objective = objective
+        config = objective.config
         self._inputs = inputs
-        self.sizes = scale_sizes(*spatial_size(inputs.content_image), transfer.config.start_size)
+        self.sizes = scale_sizes(*spatial_size(inputs.content_image), config.start_size)
         # Refuse a size that will not fit before any work (config.check_memory turns it off).
         check_fits(
-            transfer, *spatial_size(inputs.content_image), int(inputs.content_image.shape[0])
+            objective, *spatial_size(inputs.content_image), int(inputs.content_image.shape[0])
         )
         # config.steps is the whole run's; each scale gets its share (a tiled scale gives each
         # tile visit part of it, see _steps_at).
-        self._shares = steps_per_scale(transfer.config.steps, len(self.sizes))
+        self._shares = steps_per_scale(config.steps, len(self.sizes))
         self._steps = [
             self._steps_at(size, share)
             for size, share in zip(self.sizes, self._shares, strict=True)
         ]
         self._scale = 0
         self.tiled: TiledScale | None = None
-        self.targets = transfer.encode(inputs, self.sizes[0])
-        self._begin_scale(transfer.initial_image(self.targets, init))
+        self.targets = encode(objective, inputs, self.sizes[0])
+        self._begin_scale(optimize.initial_image(self.targets, config, init))
         self.steps_done = 0
         self.stop_reason: str | None = None
         self.seconds_targets = time.perf_counter() - began
@@ -112,7 +113,7 @@ class TransferRun(Iterator[StepState]):
         return sum(self._steps)
 
     def _steps_at(self, size: tuple[int, int], steps: int) -> int:
-        plan = self._transfer.tile_plan
+        plan = self._objective.tile_plan
         if plan is None or not plan.needed(size):
             return steps
         return len(plan.visits(size)) * steps_per_tile(steps)
@@ -123,13 +124,13 @@ class TransferRun(Iterator[StepState]):
         return self.image.detach() if self.average is None else self.average
 
     def _begin_scale(self, start: Tensor) -> None:
-        transfer = self._transfer
+        objective = self._objective
         self._scale_steps = 0
-        plan = transfer.tile_plan
+        plan = objective.tile_plan
         size = spatial_size(start)
         if plan is not None and plan.needed(size):
             share = self._shares[self._scale]
-            self.tiled = TiledScale(transfer, self.targets, plan, start, share)
+            self.tiled = TiledScale(objective, self.targets, plan, start, share)
             self.image = self.best_image = self.tiled.image
             self.optimizer = self.tiled.optimizer
             self.best_per_item = self.tiled.estimate
@@ -142,11 +143,11 @@ class TransferRun(Iterator[StepState]):
         self.image.requires_grad_(True)
         # A fresh optimizer per scale: carrying Adam's moments over measured worse (the
         # per-pixel gradient shrinks as the pixel count grows; see docs/howto/quality.md).
-        self.optimizer = transfer.make_optimizer(self.image)
+        self.optimizer = optimize.make_optimizer(self.image, objective.config)
         self.best_image = self.image.detach().clone()
         batch = self.image.shape[0]
         self.best_per_item = torch.full((batch,), float("inf"), device=self.image.device)
-        keep_average = transfer.config.ema_decay is not None
+        keep_average = objective.config.ema_decay is not None
         self.average = self.image.detach().clone() if keep_average else None
 
     def _next_scale(self) -> None:
@@ -154,9 +155,9 @@ class TransferRun(Iterator[StepState]):
         previous = self.result_image
         self._scale += 1
         size = self.sizes[self._scale]
-        self.targets = self._transfer.encode(self._inputs, size)
+        self.targets = encode(self._objective, self._inputs, size)
         start = resize(previous, size)
-        if self._transfer.config.clamp:
+        if self._objective.config.clamp:
             start = start.clamp(0, 1)
         self._begin_scale(start)
 
@@ -205,13 +206,13 @@ class TransferRun(Iterator[StepState]):
 
     def _advance(self) -> StepState:
         """One step of the loop, moving to the next scale first when this one is done."""
-        config = self._transfer.config
+        config = self._objective.config
         if self._scale_steps == self._steps[self._scale]:
             self._next_scale()
         if self.tiled is not None:
             return self._tiled_step(self.tiled)
         before = self.image.detach().clone()
-        loss = self._transfer.step(self.image, self.targets, self.optimizer)
+        loss = optimize.step(self._objective, self.image, self.targets, self.optimizer)
         # The loss belongs to the image before the update; keep it if it beats the best so far.
         # NaN compares False, so a diverged step never replaces the best image.
         better = loss.per_item < self.best_per_item

@@ -23,7 +23,7 @@ import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import torch
 from torch import Tensor
@@ -31,10 +31,7 @@ from torch import Tensor
 from neuralstyle.errors import ConfigError, ShapeError
 from neuralstyle.targets import StyleRegion, Targets
 
-if TYPE_CHECKING:
-    from neuralstyle.transfer import Loss, StyleTransfer
-
-__all__ = ["PASSES", "Tile", "TilePlan", "TiledScale"]
+__all__ = ["PASSES", "Tile", "TilePlan", "cut", "relative", "steps_per_tile"]
 
 PASSES = 2
 """Passes over the image per tiled scale; the grid moves by ``1 / PASSES`` of a tile between
@@ -191,7 +188,7 @@ class TilePlan:
                         .new_zeros((image.shape[0], found[name].shape[1], height, width))
                     )
                 rows, cols = _feature_slices(tile.core, stride)
-                inner_rows, inner_cols = _feature_slices(_relative(tile.core, tile.crop), stride)
+                inner_rows, inner_cols = _feature_slices(relative(tile.core, tile.crop), stride)
                 maps[name][..., rows, cols] = found[name][..., inner_rows, inner_cols].float()
         return maps
 
@@ -212,7 +209,7 @@ class TilePlan:
         size = (image.shape[-2], image.shape[-1])
         found: dict[str, list[tuple[int, T]]] = {name: [] for name in layers}
         for tile in self.layout(size, 0):
-            maps = self._checked(features(_cut(image, tile.crop)), tile.crop, layers)
+            maps = self._checked(features(cut(image, tile.crop)), tile.crop, layers)
             for name in layers:
                 core = self._core_positions(tile, self.strides[name], image.device)
                 found[name].append((int(core.sum()), statistic(maps[name], core)))
@@ -245,16 +242,15 @@ class TilePlan:
             for name, stride in self.strides.items()
         }
         content = {
-            name: _cut(maps, tile.crop, self.strides[name])
-            for name, maps in targets.content.items()
+            name: cut(maps, tile.crop, self.strides[name]) for name, maps in targets.content.items()
         }
         mask = targets.content_mask
         return replace(
             targets,
-            content_image=_cut(targets.content_image, tile.crop),
+            content_image=cut(targets.content_image, tile.crop),
             content=content,
             styles=tuple(self._crop_region(region, tile, counted) for region in targets.styles),
-            content_mask=None if mask is None else _cut(mask, tile.crop),
+            content_mask=None if mask is None else cut(mask, tile.crop),
             counted=counted,
         )
 
@@ -262,7 +258,7 @@ class TilePlan:
         """``(1, 1, h, w)`` map of a crop's feature positions: 1 on the core, 0 on the margin."""
         rows, cols = _feature_slices(tile.crop, stride)
         positions = torch.zeros(1, 1, rows.stop - rows.start, cols.stop - cols.start, device=device)
-        _cut(positions, _relative(tile.core, tile.crop), stride).fill_(1)
+        cut(positions, relative(tile.core, tile.crop), stride).fill_(1)
         return positions
 
     def _crop_region(
@@ -273,7 +269,7 @@ class TilePlan:
             masks = {name: counted[name] for name in region.targets}
             return replace(region, masks=masks)
         masks = {
-            name: _cut(mask, tile.crop, self.strides[name]) * counted[name]
+            name: cut(mask, tile.crop, self.strides[name]) * counted[name]
             for name, mask in region.masks.items()
         }
         # The share is the region's part of the core: per pixel, the pull stays that of a run
@@ -283,141 +279,19 @@ class TilePlan:
         return replace(region, masks=masks, share=share)
 
 
-class TiledScale:
-    """One scale of a run optimized tile by tile; :meth:`step` does one step of the current tile.
-
-    Each tile is optimized for ``steps_per_tile`` steps, then its core is written into
-    :attr:`image`; :data:`PASSES` passes with shifted grids make every pixel receive about
-    ``steps`` updates, as at an untiled scale. Adam's moments are kept for the whole picture, so
-    each pixel's Adam goes on where its last visit stopped, as in one untiled run (a fresh Adam per
-    visit restarts with full-size steps and measured a higher loss); other optimizers start afresh
-    at every visit.
-
-    Attributes:
-        image: The whole picture at this scale (updated as each tile finishes).
-        tiles: Every tile visit, in order.
-        steps_per_tile: Steps of one visit.
-        visit: Index of the tile being optimized.
-        estimate: ``(B,)`` area-weighted mean of the tiles' latest losses: the whole image's loss
-            as the tiles see it (losses are per-position means, so tiles of any size compare).
-    """
-
-    def __init__(
-        self,
-        transfer: StyleTransfer,
-        targets: Targets,
-        plan: TilePlan,
-        start: Tensor,
-        steps: int,
-    ) -> None:
-        self._transfer = transfer
-        self._targets = targets
-        self._plan = plan
-        self.image = start.detach().clone(memory_format=torch.contiguous_format)
-        self.tiles = plan.visits((self.image.shape[-2], self.image.shape[-1]))
-        self.steps_per_tile = steps_per_tile(steps)
-        self.visit = -1
-        batch = self.image.shape[0]
-        self.estimate = torch.full((batch,), float("inf"), device=self.image.device)
-        self._loss_area = torch.zeros(batch, device=self.image.device)
-        self._area = 0
-        self._moments: dict[str, Tensor] = {}  # Adam's per-pixel state at the picture's size
-        self._begin_visit()
-
-    @property
-    def total_steps(self) -> int:
-        """Steps of this scale: every visit's."""
-        return len(self.tiles) * self.steps_per_tile
-
-    def step(self) -> Loss:
-        """One optimizer step on the current tile; its core goes into the picture at its end."""
-        if self._steps_in_visit == self.steps_per_tile:
-            self._begin_visit()
-        loss = self._transfer.step(self.crop, self.crop_targets, self.optimizer)
-        self._steps_in_visit += 1
-        if self._steps_in_visit == self.steps_per_tile:
-            self._end_visit(loss)
-        return loss
-
-    def _begin_visit(self) -> None:
-        """Cut the next tile's crop and targets and give it a fresh optimizer."""
-        self.visit += 1
-        tile = self.tiles[self.visit]
-        self.crop_targets = self._plan.crop_targets(self._targets, tile)
-        self.crop = _cut(self.image, tile.crop).clone().requires_grad_(True)
-        # Only the core moves: the margin is the neighbours as they are (a zero gradient leaves
-        # Adam's and L-BFGS's updates zero there).
-        core = torch.zeros_like(self.crop[:1, :1])
-        _cut(core, _relative(tile.core, tile.crop)).fill_(1)
-        self.crop.register_hook(lambda grad: grad * core)  # type: ignore[no-untyped-call]
-        self.optimizer = self._transfer.make_optimizer(self.crop)
-        if isinstance(self.optimizer, torch.optim.Adam):
-            self._resume_adam(tile, core)
-        self._steps_in_visit = 0
-
-    def _resume_adam(self, tile: Tile, core: Tensor) -> None:
-        """Give the crop's Adam the moments its pixels had and the step count of its pass."""
-        if not self._moments:
-            return  # the first visit starts fresh
-        group = self.optimizer.param_groups[0]
-        on_device = group.get("fused") or group.get("capturable")
-        steps = float(tile.pass_index * self.steps_per_tile)
-        state: dict[str, Tensor] = {
-            "step": torch.tensor(steps, device=self.crop.device if on_device else "cpu")
-        }
-        for key, moments in self._moments.items():
-            state[key] = _cut(moments, tile.crop).clone()
-        # With no first moment in the margin, Adam's update there stays exactly zero.
-        state["exp_avg"] *= core
-        self.optimizer.state[self.crop] = state
-
-    def _keep_adam(self, tile: Tile) -> None:
-        """Store the core's Adam moments at the picture's size for the pixels' next visit."""
-        state = self.optimizer.state.get(self.crop, {})
-        for key in ("exp_avg", "exp_avg_sq"):
-            if key in state:
-                moments = self._moments.setdefault(key, torch.zeros_like(self.image))
-                inner = _cut(state[key], _relative(tile.core, tile.crop))
-                _cut(moments, tile.core).copy_(inner)
-
-    def _end_visit(self, loss: Loss) -> None:
-        """Write the optimized core into the picture and fold its loss into the estimate."""
-        tile = self.tiles[self.visit]
-        window = _cut(self.image, tile.core)
-        core = _cut(self.crop.detach(), _relative(tile.core, tile.crop))
-        if self._transfer.config.clamp:
-            core = core.clamp(0, 1)
-        # A diverged tile (NaN/Inf) is never written: the picture keeps its last good pixels.
-        window.copy_(torch.where(torch.isfinite(core), core, window))
-        if isinstance(self.optimizer, torch.optim.Adam):
-            self._keep_adam(tile)
-        self._loss_area += loss.per_item * tile.area
-        self._area += tile.area
-        pixels = self.image.shape[-2] * self.image.shape[-1]
-        if self._area >= pixels:  # a pass is complete: its cores cover the image once
-            self.estimate = self._loss_area / self._area
-            self._loss_area = torch.zeros_like(self._loss_area)
-            self._area = 0
-
-
-def steps_per_tile(steps: int) -> int:
-    """Steps of one tile visit so that every pixel gets about ``steps`` over all passes."""
-    return max(1, math.ceil(steps / PASSES))
-
-
 def _feature_slices(box: tuple[int, int, int, int], stride: int) -> tuple[slice, slice]:
     """Pixel bounds ``[top, bottom) x [left, right)`` as slices of a map with ``stride``."""
     top, bottom, left, right = box
     return slice(top // stride, bottom // stride), slice(left // stride, right // stride)
 
 
-def _cut(tensor: Tensor, box: tuple[int, int, int, int], stride: int = 1) -> Tensor:
+def cut(tensor: Tensor, box: tuple[int, int, int, int], stride: int = 1) -> Tensor:
     """The part of a ``(..., H, W)`` map (of the given stride) under pixel bounds ``box``."""
     rows, cols = _feature_slices(box, stride)
     return tensor[..., rows, cols]
 
 
-def _relative(
+def relative(
     inner: tuple[int, int, int, int], outer: tuple[int, int, int, int]
 ) -> tuple[int, int, int, int]:
     """``inner``'s bounds measured from ``outer``'s top-left corner."""
@@ -430,3 +304,8 @@ def _round_down(value: int, multiple: int) -> int:
 
 def _round_up(value: int, multiple: int) -> int:
     return -(-value // multiple) * multiple
+
+
+def steps_per_tile(steps: int) -> int:
+    """Steps of one tile visit so that every pixel gets about ``steps`` over all passes."""
+    return max(1, math.ceil(steps / PASSES))

@@ -21,7 +21,7 @@ from pathlib import Path
 from PIL import Image
 
 from neuralstyle.cli import DEMO_CONTENT, DEMO_SIZE, DEMO_STEPS, DEMO_STYLE, main
-from neuralstyle.image import example_image
+from neuralstyle.examples import example_image
 
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 WIDTH = 900

@@ -48,7 +48,8 @@ from neuralstyle.errors import (
     WeightsNotFoundError,
 )
 from neuralstyle.features import FeatureExtractor
-from neuralstyle.image import check_output_path, load_image, save_image
+from neuralstyle.image import load_image
+from neuralstyle.image_output import check_output_path, save_image
 from neuralstyle.layers import LayerMap
 from neuralstyle.losses import content_loss, style_loss
 from neuralstyle.presets import DEFAULT, get_preset

@@ -22,7 +22,7 @@ import torch
 from tiny import benchmark_modules, one_thread
 from torch import nn
 
-from neuralstyle.image import example_image
+from neuralstyle.examples import example_image
 from neuralstyle.losses import gram_matrix
 
 HEADLINES = ("step_ratio_vs_seed", "conv_efficiency", "time_to_seed_loss_ratio")

@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from neuralstyle import cli
+from neuralstyle import cli, optimize
 from neuralstyle.cli import main
 from neuralstyle.config import TransferConfig
 from neuralstyle.features import FeatureExtractor
@@ -387,17 +387,17 @@ def test_ctrl_c_saves_the_best_image_so_far_and_exits_130(
 ) -> None:
     content, style, _ = images
     output = tmp_path / "o.png"
-    original = StyleTransfer.step
+    original = optimize.step
     calls = 0
 
-    def interrupted_at_step_four(self: StyleTransfer, *args: Any) -> Any:
+    def interrupted_at_step_four(*args: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == 4:
             raise KeyboardInterrupt
-        return original(self, *args)
+        return original(*args)
 
-    monkeypatch.setattr(StyleTransfer, "step", interrupted_at_step_four)
+    monkeypatch.setattr(optimize, "step", interrupted_at_step_four)
     status = main([str(content), str(style), "-o", str(output), "--size", "32", "--steps", "9"])
     captured = capsys.readouterr()
     assert status == 130

@@ -19,8 +19,10 @@ from pathlib import Path
 import pytest
 
 import neuralstyle
-from neuralstyle import cli, presets, transfer
-from neuralstyle.image import example_image, load_image, save_image
+from neuralstyle import cli, objective, presets
+from neuralstyle.examples import example_image
+from neuralstyle.image import load_image
+from neuralstyle.image_output import save_image
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
@@ -73,8 +75,8 @@ def example_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         short = dataclasses.replace(preset, config=dataclasses.replace(preset.config, steps=STEPS))
         monkeypatch.setitem(presets.PRESETS, name, short)
         monkeypatch.setattr(presets, name.upper().replace("-", "_"), short)
-    # StyleTransfer() falls back to the module-level default preset.
-    monkeypatch.setattr(transfer, "DEFAULT", presets.PRESETS["default"])
+    # StyleTransfer() and Objective() fall back to the module-level default preset.
+    monkeypatch.setattr(objective, "DEFAULT", presets.PRESETS["default"])
     return tmp_path
 
 

@@ -36,13 +36,15 @@ from PIL import Image
 from tiny import picture, random_image, snapshot, tiny_extractor
 
 import neuralstyle
+from neuralstyle import optimize
 from neuralstyle import weights as weights_module
 from neuralstyle.callbacks import RunEnd, RunStart, Snapshots, StepState, Stop
 from neuralstyle.cli import main
 from neuralstyle.config import TransferConfig
 from neuralstyle.errors import ImageError, WeightsError
+from neuralstyle.examples import example_image
 from neuralstyle.features import FeatureExtractor
-from neuralstyle.image import example_image, load_image
+from neuralstyle.image import load_image
 from neuralstyle.layers import LayerMap
 from neuralstyle.presets import DEFAULT
 from neuralstyle.transfer import StyleTransfer
@@ -135,7 +137,7 @@ def test_a_run_that_diverges_mid_way_keeps_its_best_image_and_says_so() -> None:
 def test_a_diverged_run_on_the_command_line_writes_its_best_image(
     workspace: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(StyleTransfer, "make_optimizer", lambda self, image: NaNAfter([image], 3))
+    monkeypatch.setattr(optimize, "make_optimizer", lambda image, config: NaNAfter([image], 3))
     assert main(cli_argv(workspace, "--steps", "20")) == 0
     err = capsys.readouterr().err
     assert "stopped after 10 steps: diverged: the loss became nan" in err
@@ -149,18 +151,18 @@ def test_a_diverged_run_on_the_command_line_writes_its_best_image(
 
 
 def interrupt_at(monkeypatch: pytest.MonkeyPatch, step: int, error: BaseException) -> None:
-    """Make StyleTransfer.step raise ``error`` on its ``step``-th call."""
-    original = StyleTransfer.step
+    """Make the loop's step raise ``error`` on its ``step``-th call."""
+    original = optimize.step
     calls = 0
 
-    def failing(self: StyleTransfer, *args: Any) -> Any:
+    def failing(*args: Any) -> Any:
         nonlocal calls
         calls += 1
         if calls == step:
             raise error
-        return original(self, *args)
+        return original(*args)
 
-    monkeypatch.setattr(StyleTransfer, "step", failing)
+    monkeypatch.setattr(optimize, "step", failing)
 
 
 def test_ctrl_c_in_the_api_reaches_the_caller_after_the_end_hooks(

@@ -378,9 +378,9 @@ def test_replicate_padding_changes_only_the_border_of_the_first_conv(image: torc
 
 
 def test_bad_options_are_config_errors() -> None:
-    with pytest.raises(ConfigError, match="pooling must be 'max' or 'avg', got 'min'"):
+    with pytest.raises(ConfigError, match="pooling must be one of 'max', 'avg', got 'min'"):
         FeatureExtractor(["relu1_1"], weights="random", pooling="min")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="padding must be 'zeros' or 'replicate'"):
+    with pytest.raises(ConfigError, match="padding must be one of 'zeros', 'replicate'"):
         FeatureExtractor(["relu1_1"], weights="random", padding="reflect")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match=r"layer_names is for a custom nn\.Module"):
         FeatureExtractor(["relu1_1"], weights="random", layer_names={"a": "0"})

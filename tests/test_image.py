@@ -1,4 +1,4 @@
-"""Tests for neuralstyle.image: loading every PIL mode, arrays, tensors, resizing, saving."""
+"""Tests for image, image_output and examples: every PIL mode, arrays, tensors, resizing, saving."""
 
 from __future__ import annotations
 
@@ -17,17 +17,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 import neuralstyle
-from neuralstyle import image as image_module
+from neuralstyle import examples as examples_module
+from neuralstyle import image_output as output_module
 from neuralstyle.errors import ConfigError, DTypeError, ImageError, ImageNotFoundError, ShapeError
-from neuralstyle.image import (
-    check_output_path,
-    example_image,
-    example_images,
-    load_alpha,
-    load_image,
-    save_image,
-    to_pil,
-)
+from neuralstyle.examples import example_image, example_images
+from neuralstyle.image import load_alpha, load_image
+from neuralstyle.image_output import check_output_path, save_image, to_pil
 
 IMAGES_DIR = pathlib.Path(neuralstyle.__file__).parent / "data" / "images"
 
@@ -658,7 +653,7 @@ def test_failed_replace_removes_the_temp_file(
     def no_replace(source: Any, destination: Any) -> None:
         raise PermissionError("read-only target")
 
-    monkeypatch.setattr(image_module.os, "replace", no_replace)
+    monkeypatch.setattr(output_module.os, "replace", no_replace)
     with pytest.raises(ImageError, match="read-only target"):
         save_image(quantized(), tmp_path / "out.png")
     assert list(tmp_path.iterdir()) == []
@@ -720,7 +715,7 @@ def test_example_from_a_zip_import_is_extracted(
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.write(IMAGES_DIR / "chelsea.jpg", "neuralstyle/data/images/chelsea.jpg")
     monkeypatch.setattr(
-        image_module.resources, "files", lambda package: zipfile.Path(archive, f"{package}/")
+        examples_module.resources, "files", lambda package: zipfile.Path(archive, f"{package}/")
     )
     path = example_image("chelsea")
     assert isinstance(path, pathlib.Path)
@@ -863,7 +858,7 @@ def test_interrupted_sixteen_bit_write_leaves_no_partial_file(
     def interrupted(descriptor: int) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(image_module.os, "fsync", interrupted)
+    monkeypatch.setattr(output_module.os, "fsync", interrupted)
     with pytest.raises(KeyboardInterrupt):
         save_image(quantized(), target, bits=16)
     assert target.read_bytes() == b"old picture"

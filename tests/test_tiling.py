@@ -132,9 +132,10 @@ def test_a_style_image_larger_than_a_tile_gets_its_whole_image_targets(
     assert run.tile_plan is not None
     whole_run = transfer(tile_size=None, style_loss=style_loss, gram_normalize=normalize)
     style = random_image(80, 64, seed=4)
-    run.__dict__["tile_plan"] = TilePlan(32, 8, 4, run.tile_plan.strides)  # enough context
-    pooled = run._style_targets(style, 1.0, style)
-    whole = whole_run._style_targets(style, 1.0, style)
+    # Enough context: the objective caches its plan, so this one is used.
+    run.objective.__dict__["tile_plan"] = TilePlan(32, 8, 4, run.tile_plan.strides)
+    pooled = run.objective.targets(style, style).styles[0].targets
+    whole = whole_run.objective.targets(style, style).styles[0].targets
     for name in LAYERS.style:
         got, want = pooled[name], whole[name]
         if isinstance(want, torch.Tensor):
