@@ -28,7 +28,7 @@ from PIL import Image
 from neuralstyle import __version__
 from neuralstyle.backbones import BackboneName
 from neuralstyle.callbacks import Callback, Progress, RunEnd, RunStart, Snapshots, StepState, Stop
-from neuralstyle.config import TransferConfig
+from neuralstyle.config import OPTION_GROUPS, TransferConfig
 from neuralstyle.errors import (
     ConfigError,
     ImageError,
@@ -209,12 +209,18 @@ def _shown(value: object) -> str:
 
 
 def _add_config_options(parser: argparse.ArgumentParser, base: TransferConfig, label: str) -> None:
-    group = parser.add_argument_group(
-        f"run options (TransferConfig fields; defaults: {label})",
-    )
+    groups = {
+        name: parser.add_argument_group(f"{name} options (defaults: {label})", about.capitalize())
+        for name, about in OPTION_GROUPS.items()
+    }
     hints = typing.get_type_hints(TransferConfig)
     helps = _attribute_help(TransferConfig.__doc__ or "")
     for field in dataclasses.fields(TransferConfig):
+        # A field without a group (a subclass's new option) still gets its option.
+        where = field.metadata.get("group", "other")
+        if where not in groups:
+            groups[where] = parser.add_argument_group(f"{where} options (defaults: {label})")
+        group = groups[where]
         if field.name in _BY_HAND:
             continue
         kwargs = _option_kwargs(hints[field.name])

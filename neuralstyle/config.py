@@ -1,11 +1,19 @@
-"""TransferConfig: every knob of a style-transfer run, in one frozen, replaceable dataclass."""
+"""TransferConfig: every knob of a style-transfer run, in one frozen, replaceable dataclass.
+
+The fields come in groups, each saying what its options change (:data:`OPTION_GROUPS`; a
+field's group is in its metadata, and the command line's ``--help`` lists the options by group):
+the objective (what the picture aims at), the optimization (how pixels move), the schedule (the
+sizes a run works at), the network (built to match) and the runtime (where and how fast). One
+flat dataclass keeps ``dataclasses.replace(config, steps=100)`` and the command line's one option
+per field as simple as they are.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import dataclass, field
+from typing import Literal, TypeVar
 
 import torch
 from torch import Tensor
@@ -14,11 +22,43 @@ from neuralstyle._precision import resolve_precision
 from neuralstyle.backbones import Padding, Pooling, check_network_options
 from neuralstyle.errors import ConfigError
 
-__all__ = ["OptimizerFactory", "TransferConfig", "available_devices"]
+__all__ = [
+    "OPTION_GROUPS",
+    "OptimizerFactory",
+    "TransferConfig",
+    "available_devices",
+    "option_group",
+]
 
 OptimizerFactory = Callable[[list[Tensor]], torch.optim.Optimizer]
 """Builds an optimizer for the image tensor, e.g. ``lambda params: torch.optim.SGD(params,
 lr=0.1)``."""
+
+_T = TypeVar("_T")
+
+OPTION_GROUPS: dict[str, str] = {
+    "objective": "what the picture aims at: the loss terms and their weights",
+    "optimization": "how the pixels move: optimizer, start, steps",
+    "schedule": "the sizes a run works at: output, scales, style image, tiles",
+    "network": "how the default network is built (a given extractor must match)",
+    "runtime": "where and how fast: device, precision, layout, memory check",
+}
+"""Group name -> what its options change, in the order a reader meets them."""
+
+
+def _in(group: str, default: _T) -> _T:
+    """A field with ``default`` in ``group`` (see :data:`OPTION_GROUPS`)."""
+    return field(default=default, metadata={"group": group})
+
+
+def option_group(name: str) -> str:
+    """The group of the :class:`TransferConfig` field ``name`` (a key of :data:`OPTION_GROUPS`).
+
+    Raises:
+        KeyError: ``name`` is not a field.
+    """
+    return str(TransferConfig.__dataclass_fields__[name].metadata["group"])
+
 
 _OPTIMIZERS = ("adam", "lbfgs")
 _INITS = ("content", "noise")
@@ -75,14 +115,12 @@ def _present(device: torch.device) -> bool:
 class TransferConfig:
     """Options of a run. Change one with ``dataclasses.replace(config, steps=100)``.
 
+    The fields are listed by group (:data:`OPTION_GROUPS`): the objective (``content_weight`` to
+    ``balance``), the optimization (``steps`` to ``ema_decay``), the schedule (``size`` to
+    ``tile_size``), the network (``pooling``, ``padding``) and the runtime (``device`` to
+    ``check_memory``).
+
     Attributes:
-        steps: Optimizer steps of the whole run, shared equally among its scales (for L-BFGS,
-            one step is one loss evaluation).
-        optimizer: ``"adam"``, ``"lbfgs"``, or a factory ``params -> torch.optim.Optimizer``.
-        learning_rate: Step size in pixel units of [0, 1]; None picks the optimizer's default (Adam
-            0.02, L-BFGS 1.0).
-        adam_betas: Adam's moment decay rates.
-        adam_eps: Adam's epsilon, in the units of the pixel gradient.
         content_weight: Multiplies every content term.
         style_weight: Multiplies every style term: the "style strength" knob.
         tv_weight: Weight of the total-variation smoothness term (0 switches it off).
@@ -97,10 +135,22 @@ class TransferConfig:
         balance: ``"target"`` divides each layer's term by its target's magnitude, so weights mean
             the same on every backbone and image pair; ``"none"`` uses raw terms (the seed's
             objective).
+        steps: Optimizer steps of the whole run, shared equally among its scales (for L-BFGS,
+            one step is one loss evaluation).
+        optimizer: ``"adam"``, ``"lbfgs"``, or a factory ``params -> torch.optim.Optimizer``.
+        learning_rate: Step size in pixel units of [0, 1]; None picks the optimizer's default (Adam
+            0.02, L-BFGS 1.0).
+        adam_betas: Adam's moment decay rates.
+        adam_eps: Adam's epsilon, in the units of the pixel gradient.
         init: Start from the ``"content"`` image, or from ``"noise"``: a blank mid-grey canvas
             with faint seeded noise, as neural-style's ``-init random``.
         seed: Seed of the run's own random generator (noise init); global RNG state is never
             touched.
+        clamp: Clamp the image to [0, 1] after every Adam step (L-BFGS runs unclamped and the
+            result is clamped at the end, since clamping between its steps corrupts its curvature
+            memory).
+        ema_decay: Output the exponential moving average of the iterates with this decay (e.g.
+            0.9: it smooths the last few steps' noise); None outputs the last iterate.
         size: Long side of the output in pixels; None keeps the content image's size.
         start_size: Coarse to fine: optimize first at this long side, then at sizes growing by
             at most sqrt(2) up to the output's, each starting from the last one's result
@@ -111,18 +161,11 @@ class TransferConfig:
         tile_size: Optimize every scale whose long side exceeds this many pixels tile by tile
             (overlapping square crops of this side, against style targets of the whole image), so
             memory depends on the tile instead of the output; None optimizes whole images.
-        check_memory: Before a run starts, estimate its peak memory and refuse a size that will
-            not fit the device, naming the largest size that does.
-        ema_decay: Output the exponential moving average of the iterates with this decay (e.g.
-            0.9: it smooths the last few steps' noise); None outputs the last iterate.
         pooling: ``"max"`` or ``"avg"`` pooling in the default network (avg gives smoother
             strokes, as Gatys et al. suggest); must match a given extractor's.
         padding: ``"zeros"`` or ``"replicate"`` padding of the default network's first
             convolution (replicate avoids dark or bright borders); must match a given
             extractor's.
-        clamp: Clamp the image to [0, 1] after every Adam step (L-BFGS runs unclamped and the
-            result is clamped at the end, since clamping between its steps corrupts its curvature
-            memory).
         device: ``"auto"`` (CUDA, then MPS, then CPU) or a torch device string.
         precision: ``"float32"``, or ``"bfloat16"``/``"float16"`` autocast (Grams stay float32);
             ``"auto"`` (the presets' choice) is bfloat16 on CPUs with native bfloat16
@@ -134,36 +177,45 @@ class TransferConfig:
             docs/performance.md), and it is the layout GPU tensor cores want. ``False`` keeps
             the plain NCHW layout, which Apple's MPS always uses (see :meth:`memory_format`).
         compile: Wrap the feature extractor in ``torch.compile``.
+        check_memory: Before a run starts, estimate its peak memory and refuse a size that will
+            not fit the device, naming the largest size that does.
     """
 
-    steps: int = 300
-    optimizer: Literal["adam", "lbfgs"] | OptimizerFactory = "adam"
-    learning_rate: float | None = None
-    adam_betas: tuple[float, float] = (0.9, 0.999)
-    adam_eps: float = 1e-8
-    content_weight: float = 1.0
-    style_weight: float = 1.0
-    tv_weight: float = 0.0
-    style_blend: tuple[float, ...] | None = None
-    preserve_color: Literal["none", "luminance", "covariance", "histogram"] = "none"
-    style_loss: Literal["gram", "wasserstein"] = "gram"
-    gram_normalize: Literal["chw", "hw", "none"] = "chw"
-    balance: Literal["none", "target"] = "target"
-    init: Literal["content", "noise"] = "content"
-    seed: int = 0
-    size: int | None = None
-    start_size: int | None = None
-    tile_size: int | None = None
-    check_memory: bool = True
-    style_scale: float | None = 1.0
-    ema_decay: float | None = None
-    pooling: Pooling = "max"
-    padding: Padding = "zeros"
-    clamp: bool = True
-    device: str = "auto"
-    precision: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
-    channels_last: bool = True
-    compile: bool = False
+    # -- objective
+    content_weight: float = _in("objective", 1.0)
+    style_weight: float = _in("objective", 1.0)
+    tv_weight: float = _in("objective", 0.0)
+    style_blend: tuple[float, ...] | None = _in("objective", None)
+    preserve_color: Literal["none", "luminance", "covariance", "histogram"] = _in(
+        "objective", "none"
+    )
+    style_loss: Literal["gram", "wasserstein"] = _in("objective", "gram")
+    gram_normalize: Literal["chw", "hw", "none"] = _in("objective", "chw")
+    balance: Literal["none", "target"] = _in("objective", "target")
+    # -- optimization
+    steps: int = _in("optimization", 300)
+    optimizer: Literal["adam", "lbfgs"] | OptimizerFactory = _in("optimization", "adam")
+    learning_rate: float | None = _in("optimization", None)
+    adam_betas: tuple[float, float] = _in("optimization", (0.9, 0.999))
+    adam_eps: float = _in("optimization", 1e-8)
+    init: Literal["content", "noise"] = _in("optimization", "content")
+    seed: int = _in("optimization", 0)
+    clamp: bool = _in("optimization", True)
+    ema_decay: float | None = _in("optimization", None)
+    # -- schedule
+    size: int | None = _in("schedule", None)
+    start_size: int | None = _in("schedule", None)
+    style_scale: float | None = _in("schedule", 1.0)
+    tile_size: int | None = _in("schedule", None)
+    # -- network
+    pooling: Pooling = _in("network", "max")
+    padding: Padding = _in("network", "zeros")
+    # -- runtime
+    device: str = _in("runtime", "auto")
+    precision: Literal["auto", "float32", "bfloat16", "float16"] = _in("runtime", "float32")
+    channels_last: bool = _in("runtime", True)
+    compile: bool = _in("runtime", False)
+    check_memory: bool = _in("runtime", True)
 
     def __post_init__(self) -> None:
         if isinstance(self.steps, bool) or not isinstance(self.steps, int) or self.steps < 1:

@@ -17,7 +17,7 @@ from PIL import Image
 
 from neuralstyle import cli, optimize
 from neuralstyle.cli import main
-from neuralstyle.config import TransferConfig
+from neuralstyle.config import OPTION_GROUPS, TransferConfig, option_group
 from neuralstyle.features import FeatureExtractor
 from neuralstyle.presets import DEFAULT, GATYS
 from neuralstyle.transfer import StyleTransfer, TransferResult
@@ -141,6 +141,24 @@ def test_help_has_an_option_for_every_config_field(
         assert flag in text
     assert "neuralstyle demo" in text
     assert "Exit status" in text
+
+
+def test_help_lists_the_config_options_by_group(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Each field's option appears under its group's heading, the groups in their order."""
+    monkeypatch.setenv("COLUMNS", "300")
+    text = help_text([], capsys)
+    headings = [text.index(f"{group} options (defaults:") for group in OPTION_GROUPS]
+    assert headings == sorted(headings)
+    ends = [*headings[1:], len(text)]
+    for field in dataclasses.fields(TransferConfig):
+        if field.name in cli._BY_HAND or field.name == "style_blend":
+            continue  # given their own options (--init, --style-weights, ...)
+        group = list(OPTION_GROUPS).index(option_group(field.name))
+        section = text[headings[group] : ends[group]]
+        flag = "--" + field.name.replace("_", "-")
+        assert f"{flag} " in section or f"{flag}," in section, field.name
 
 
 @pytest.mark.parametrize("preset", [DEFAULT, GATYS])
