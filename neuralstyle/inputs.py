@@ -28,7 +28,7 @@ ImageSources = ImageSource | list[ImageSource] | tuple[ImageSource, ...]
 
 
 def load_content(
-    content: ImageSources, size: int | None, device: torch.device | str = "cpu"
+    content: ImageSources, *, size: int | None = None, device: torch.device | str = "cpu"
 ) -> Tensor:
     """Load one image, or a list or tuple of images, as a ``(B, 3, H, W)`` batch on ``device``.
 
@@ -63,9 +63,9 @@ def _load_batch(
 def load_style(
     style: ImageSource,
     content_shape: Sequence[int],
+    *,
     style_scale: float | None,
     device: torch.device | str = "cpu",
-    *,
     scale: float = 1.0,
 ) -> Tensor:
     """Load a style image with its long side ``style_scale`` times the content's long side.
@@ -85,9 +85,10 @@ def load_style(
 def load_inputs(
     content: ImageSources,
     style: ImageSources,
-    style_masks: Sequence[ImageSource] | None,
-    content_mask: ImageSource | None,
+    *,
     config: TransferConfig,
+    style_masks: Sequence[ImageSource] | None = None,
+    content_mask: ImageSource | None = None,
     device: torch.device | str = "cpu",
 ) -> RunInputs:
     """Load and check everything a run reads, before any network work.
@@ -106,7 +107,7 @@ def load_inputs(
         ShapeError: A mask's aspect ratio is not the content's.
         ImageError: An image cannot be read, or a mask has values outside [0, 1].
     """
-    content_image = load_content(content, config.size, device)
+    content_image = load_content(content, size=config.size, device=device)
     styles = tuple(style) if isinstance(style, (list, tuple)) else (style,)
     check_style_counts(config, len(styles), None if style_masks is None else len(style_masks))
     for source in styles:  # read each one now, so a bad file fails before any work
@@ -133,7 +134,7 @@ def encode(objective: Objective, inputs: RunInputs, size: tuple[int, int]) -> Ta
     scale = max(size) / max(inputs.content_image.shape[-2:])
     style_scale, device = objective.config.style_scale, objective.device
     styles = [
-        load_style(style, content_image.shape, style_scale, device, scale=scale)
+        load_style(style, content_image.shape, style_scale=style_scale, device=device, scale=scale)
         for style in inputs.styles
     ]
     return objective.targets(

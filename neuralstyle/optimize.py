@@ -32,7 +32,7 @@ strong noise (uniform in [0, 1]) survives hundreds of L-BFGS steps as coloured s
 
 
 def initial_image(
-    targets: Targets, config: TransferConfig, init: ImageSource | None = None
+    targets: Targets, config: TransferConfig, *, init: ImageSource | None = None
 ) -> Tensor:
     """The image the optimization starts from, a leaf tensor that requires grad.
 

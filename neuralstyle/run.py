@@ -87,7 +87,7 @@ class TransferRun(Iterator[StepState]):
         self._scale = 0
         self.tiled: TiledScale | None = None
         self.targets = encode(objective, inputs, self.sizes[0])
-        self._begin_scale(optimize.initial_image(self.targets, config, init))
+        self._begin_scale(optimize.initial_image(self.targets, config, init=init))
         self.steps_done = 0
         self.stop_reason: str | None = None
         self.seconds_targets = time.perf_counter() - began

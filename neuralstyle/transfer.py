@@ -153,14 +153,18 @@ class StyleTransfer:
 
     def load_content(self, content: ImageSources) -> Tensor:
         """:func:`~neuralstyle.inputs.load_content` at ``config.size`` on the run's device."""
-        return inputs.load_content(content, self.config.size, self.device)
+        return inputs.load_content(content, size=self.config.size, device=self.device)
 
     def load_style(
         self, style: ImageSource, content_shape: Sequence[int], *, scale: float = 1.0
     ) -> Tensor:
         """:func:`~neuralstyle.inputs.load_style` with ``config.style_scale``."""
         return inputs.load_style(
-            style, content_shape, self.config.style_scale, self.device, scale=scale
+            style,
+            content_shape,
+            style_scale=self.config.style_scale,
+            device=self.device,
+            scale=scale,
         )
 
     def load_inputs(
@@ -172,7 +176,12 @@ class StyleTransfer:
     ) -> RunInputs:
         """:func:`~neuralstyle.inputs.load_inputs` with this run's config and device."""
         return inputs.load_inputs(
-            content, style, style_masks, content_mask, self.config, self.device
+            content,
+            style,
+            config=self.config,
+            style_masks=style_masks,
+            content_mask=content_mask,
+            device=self.device,
         )
 
     def encode(self, inputs_: RunInputs, size: tuple[int, int]) -> Targets:
@@ -237,7 +246,7 @@ class StyleTransfer:
 
     def initial_image(self, targets: Targets, init: ImageSource | None = None) -> Tensor:
         """:func:`~neuralstyle.optimize.initial_image` with this run's config."""
-        return optimize.initial_image(targets, self.config, init)
+        return optimize.initial_image(targets, self.config, init=init)
 
     def make_optimizer(self, image: Tensor) -> torch.optim.Optimizer:
         """:func:`~neuralstyle.optimize.make_optimizer` with this run's config."""
