@@ -28,6 +28,7 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from neuralstyle._moved import moved_names
 from neuralstyle.errors import ConfigError, DTypeError, ImageError, ImageNotFoundError, ShapeError
 from neuralstyle.scales import resize
 
@@ -38,6 +39,18 @@ __all__ = [
     "load_alpha",
     "load_image",
 ]
+
+# Writing and the bundled examples moved to their own modules; the old imports keep working.
+__getattr__ = moved_names(
+    __name__,
+    {
+        "check_output_path": "neuralstyle.image_output",
+        "save_image": "neuralstyle.image_output",
+        "to_pil": "neuralstyle.image_output",
+        "example_image": "neuralstyle.examples",
+        "example_images": "neuralstyle.examples",
+    },
+)
 
 PathLike: TypeAlias = str | os.PathLike[str]
 """A filesystem path: ``str`` or any ``os.PathLike`` (e.g. :class:`pathlib.Path`)."""

@@ -28,10 +28,14 @@ from typing import TypeVar
 import torch
 from torch import Tensor
 
+from neuralstyle._moved import moved_names
 from neuralstyle.errors import ConfigError, ShapeError
 from neuralstyle.targets import StyleRegion, Targets
 
 __all__ = ["PASSES", "Tile", "TilePlan", "cut", "relative", "steps_per_tile"]
+
+# The tile-by-tile loop moved to neuralstyle.tiled_scale; the old import keeps working.
+__getattr__ = moved_names(__name__, {"TiledScale": "neuralstyle.tiled_scale"})
 
 PASSES = 2
 """Passes over the image per tiled scale; the grid moves by ``1 / PASSES`` of a tile between

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import ast
+import importlib
 from pathlib import Path
+
+import pytest
 
 import neuralstyle
 
@@ -76,3 +79,27 @@ def test_the_loop_does_not_depend_on_style_transfer() -> None:
     graph = _graph()
     for module in ("run", "tiled_scale", "memory", "optimize", "objective", "inputs"):
         assert "neuralstyle.transfer" not in graph[f"neuralstyle.{module}"], module
+
+
+@pytest.mark.parametrize(
+    ("old", "name", "new"),
+    [
+        ("neuralstyle.image", "save_image", "neuralstyle.image_output"),
+        ("neuralstyle.image", "to_pil", "neuralstyle.image_output"),
+        ("neuralstyle.image", "check_output_path", "neuralstyle.image_output"),
+        ("neuralstyle.image", "example_image", "neuralstyle.examples"),
+        ("neuralstyle.image", "example_images", "neuralstyle.examples"),
+        ("neuralstyle.tiling", "TiledScale", "neuralstyle.tiled_scale"),
+    ],
+)
+def test_a_moved_name_still_imports_from_its_old_module_with_a_warning(
+    old: str, name: str, new: str
+) -> None:
+    with pytest.warns(DeprecationWarning, match=f"moved to {new}.{name}"):
+        value = getattr(importlib.import_module(old), name)
+    assert value is getattr(importlib.import_module(new), name)
+
+
+def test_an_unknown_name_is_still_an_attribute_error() -> None:
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        _ = importlib.import_module("neuralstyle.image").nothing
