@@ -183,8 +183,8 @@ class Objective:
             ShapeError: An image is not ``(B, 3, H, W)``.
         """
         styles = [styles] if isinstance(styles, Tensor) else list(styles)
-        masks = None if style_masks is None else len(style_masks)
-        check_style_counts(self.config, len(styles), masks)
+        mask_count = None if style_masks is None else len(style_masks)
+        check_style_counts(self.config, len(styles), mask_count)
         for name, image in [("content", content), *(("style", style) for style in styles)]:
             check_float_tensor(image, name)
             check_rank(image, name, 4, "(B, 3, H, W)")
