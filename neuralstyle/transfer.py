@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
-from neuralstyle import inputs, optimize
+from neuralstyle import inputs as run_inputs
+from neuralstyle import optimize
 from neuralstyle.callbacks import Callback, DivergenceGuard, LossHistory
 from neuralstyle.color import transfer_luminance
 from neuralstyle.config import TransferConfig
@@ -153,13 +154,13 @@ class StyleTransfer:
 
     def load_content(self, content: ImageSources) -> Tensor:
         """:func:`~neuralstyle.inputs.load_content` at ``config.size`` on the run's device."""
-        return inputs.load_content(content, size=self.config.size, device=self.device)
+        return run_inputs.load_content(content, size=self.config.size, device=self.device)
 
     def load_style(
         self, style: ImageSource, content_shape: Sequence[int], *, scale: float = 1.0
     ) -> Tensor:
         """:func:`~neuralstyle.inputs.load_style` with ``config.style_scale``."""
-        return inputs.load_style(
+        return run_inputs.load_style(
             style,
             content_shape,
             style_scale=self.config.style_scale,
@@ -175,7 +176,7 @@ class StyleTransfer:
         content_mask: ImageSource | None,
     ) -> RunInputs:
         """:func:`~neuralstyle.inputs.load_inputs` with this run's config and device."""
-        return inputs.load_inputs(
+        return run_inputs.load_inputs(
             content,
             style,
             config=self.config,
@@ -184,9 +185,9 @@ class StyleTransfer:
             device=self.device,
         )
 
-    def encode(self, inputs_: RunInputs, size: tuple[int, int]) -> Targets:
+    def encode(self, inputs: RunInputs, size: tuple[int, int]) -> Targets:
         """:func:`~neuralstyle.inputs.encode`: the targets of loaded inputs at one scale's size."""
-        return inputs.encode(self.objective, inputs_, size)
+        return run_inputs.encode(self.objective, inputs, size)
 
     @torch.no_grad()
     def targets(
