@@ -124,6 +124,10 @@ class TransferConfig:
         content_weight: Multiplies every content term.
         style_weight: Multiplies every style term: the "style strength" knob.
         tv_weight: Weight of the total-variation smoothness term (0 switches it off).
+        content_structure: Weigh the content loss per position by the photo's local detail
+            (see :mod:`neuralstyle.structure`): detailed regions (faces, windows, lettering)
+            keep more of the photo and flat ones take more of the style, the total content
+            weight unchanged. 0 weighs every position alike; the default preset uses 8.
         style_blend: Weights of several style images (one each, non-negative); None weighs them
             equally. The style target is the weighted blend of their Grams (or Gaussian fits).
         preserve_color: Keep the content's colours: ``"luminance"`` puts the result's luma under
@@ -185,6 +189,7 @@ class TransferConfig:
     content_weight: float = _in("objective", 1.0)
     style_weight: float = _in("objective", 1.0)
     tv_weight: float = _in("objective", 0.0)
+    content_structure: float = _in("objective", 0.0)
     style_blend: tuple[float, ...] | None = _in("objective", None)
     preserve_color: Literal["none", "luminance", "covariance", "histogram"] = _in(
         "objective", "none"
@@ -232,7 +237,7 @@ class TransferConfig:
         if len(self.adam_betas) != 2 or not all(0 <= b < 1 for b in self.adam_betas):
             raise ConfigError(f"adam_betas must be two numbers in [0, 1), got {self.adam_betas!r}")
         _positive("adam_eps", self.adam_eps, allow_zero=True)
-        for name in ("content_weight", "style_weight", "tv_weight"):
+        for name in ("content_weight", "style_weight", "tv_weight", "content_structure"):
             _positive(name, getattr(self, name), allow_zero=True)
         if self.style_blend is not None:
             _check_blend(self.style_blend)

@@ -40,6 +40,7 @@ from neuralstyle.losses import (
 from neuralstyle.masks import mask_at
 from neuralstyle.presets import DEFAULT
 from neuralstyle.scales import spatial_size
+from neuralstyle.structure import content_weight_maps
 from neuralstyle.targets import (
     StyleRegion,
     StyleTarget,
@@ -216,7 +217,11 @@ class Objective:
             }
             regions = (style_region(blended, region, shapes, self.config, self.device),)
         norms = content_norms(content_targets, self.config, self.device)
-        return Targets(content, content_targets, norms, regions, region)
+        weights = None
+        if self.config.content_structure:
+            layer_shapes = {name: spatial_size(maps) for name, maps in content_targets.items()}
+            weights = content_weight_maps(content, layer_shapes, self.config.content_structure)
+        return Targets(content, content_targets, norms, regions, region, content_weights=weights)
 
     def _style_targets(self, image: Tensor, content: Tensor) -> dict[str, StyleTarget]:
         """One style image's target at every style layer."""
@@ -355,8 +360,13 @@ def _check_extractor_matches(extractor: FeatureExtractor, config: TransferConfig
 
 
 def _content_value(features: Tensor, targets: Targets, name: str) -> Tensor:
-    """``(B,)`` content loss of one layer, over the positions ``targets.counted`` keeps."""
+    """``(B,)`` content loss of one layer: the mean squared error over the positions
+    ``targets.counted`` keeps, each position weighted by ``targets.content_weights``."""
     target = targets.content[name]
+    if targets.content_weights is not None:
+        # Scaling both by sqrt(weight) weighs each position's squared error by the weight.
+        root = targets.content_weights[name].sqrt()
+        features, target = features * root, target * root
     if targets.counted is None:
         return content_loss(features, target, reduction="none")
     counted = targets.counted[name]

@@ -98,6 +98,9 @@ class Targets:
         counted: Layer -> ``(1, 1, h, w)`` 0/1 map of the feature positions the content loss
             counts (a tile's core, see :mod:`neuralstyle.tiling`; style regions carry theirs in
             their masks), or None for every position.
+        content_weights: Layer -> ``(B, 1, h, w)`` weight of each feature position in the
+            content loss, mean 1 (the photo's local detail, see
+            :mod:`neuralstyle.structure`), or None for the same weight everywhere.
     """
 
     content_image: Tensor
@@ -106,6 +109,7 @@ class Targets:
     styles: tuple[StyleRegion, ...]
     content_mask: Tensor | None = None
     counted: Mapping[str, Tensor] | None = None
+    content_weights: Mapping[str, Tensor] | None = None
 
 
 def style_target(

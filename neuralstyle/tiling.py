@@ -249,8 +249,14 @@ class TilePlan:
             name: cut(maps, tile.crop, self.strides[name]) for name, maps in targets.content.items()
         }
         mask = targets.content_mask
+        weights = targets.content_weights
+        if weights is not None:
+            weights = {
+                name: cut(maps, tile.crop, self.strides[name]) for name, maps in weights.items()
+            }
         return replace(
             targets,
+            content_weights=weights,
             content_image=cut(targets.content_image, tile.crop),
             content=content,
             styles=tuple(self._crop_region(region, tile, counted) for region in targets.styles),
