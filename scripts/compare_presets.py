@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from make_gallery import GAP, IMAGES, MAX_BYTES, ROOT, _fitted, open_rgb, save_jpeg_under
+from make_gallery import GAP, IMAGES, MAX_BYTES, ROOT, fitted, open_rgb, save_jpeg_under
 from PIL import Image
 
 __all__ = ["main", "make_comparison"]
@@ -47,7 +47,7 @@ def make_comparison(
     canvas = Image.new("RGB", (width, len(rows) * step - gap), "white")
     for top, row in enumerate(rows):
         for left, picture in enumerate(row):
-            canvas.paste(_fitted(picture, cell), (left * step, top * step))
+            canvas.paste(fitted(picture, cell), (left * step, top * step))
     return canvas
 
 

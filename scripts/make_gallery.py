@@ -30,7 +30,7 @@ from PIL import Image
 
 from neuralstyle import PRESETS, FeatureExtractor, StyleTransfer, to_pil
 
-__all__ = ["Grid", "main", "make_grid", "save_jpeg_under"]
+__all__ = ["Grid", "fitted", "main", "make_grid", "save_jpeg_under"]
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGES = ROOT / "examples" / "images"
@@ -149,7 +149,7 @@ def read_results(folder: Path, args: argparse.Namespace) -> Grid:
 # -- the picture -----------------------------------------------------------------------------------
 
 
-def _fitted(picture: Image.Image, cell: int) -> Image.Image:
+def fitted(picture: Image.Image, cell: int) -> Image.Image:
     """``picture`` scaled to fit a ``cell`` x ``cell`` square, centred on white."""
     scale = cell / max(picture.size)
     size = (max(1, round(picture.width * scale)), max(1, round(picture.height * scale)))
@@ -185,11 +185,11 @@ def make_grid(
     height = (len(contents) + 1) * step - gap
     canvas = Image.new("RGB", (width, height), "white")
     for column, style in enumerate(styles, start=1):
-        canvas.paste(_fitted(open_rgb(style), cell), (column * step, 0))
+        canvas.paste(fitted(open_rgb(style), cell), (column * step, 0))
     for row, content in enumerate(contents, start=1):
-        canvas.paste(_fitted(open_rgb(content), cell), (0, row * step))
+        canvas.paste(fitted(open_rgb(content), cell), (0, row * step))
         for column, style in enumerate(styles, start=1):
-            picture = _fitted(results[content.stem, style.stem], cell)
+            picture = fitted(results[content.stem, style.stem], cell)
             canvas.paste(picture, (column * step, row * step))
     return canvas
 
