@@ -1,46 +1,47 @@
 """The ``neuralstyle`` command: stylize images from a shell, or run the bundled demo.
 
-The run options are generated from :class:`~neuralstyle.config.TransferConfig` (names, types,
-choices and help text), so a new config field is a new option without a change here; defaults
-are the chosen preset's. Usage errors exit with status 2, failures with 1, Ctrl-C with 130 after
-saving the best image so far; each prints one line, never a traceback (``--debug`` shows it).
+The run options are generated from :class:`~neuralstyle.config.TransferConfig` by
+:mod:`neuralstyle.cli_options`; defaults are the chosen preset's. ``neuralstyle batch`` (many
+pictures) lives in :mod:`neuralstyle.cli_batch`. Usage errors exit with status 2, failures with 1,
+Ctrl-C with 130 after saving the best image so far; each prints one line, never a traceback
+(``--debug`` shows it).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
-import inspect
-import re
 import sys
 import textwrap
-import types
-import typing
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, NoReturn
+from typing import Any
 
 import torch
 from PIL import Image
 
-from neuralstyle import __version__
-from neuralstyle.backbones import BackboneName
+from neuralstyle import __version__, cli_batch
 from neuralstyle.callbacks import Callback, Progress, RunEnd, RunStart, Snapshots, StepState, Stop
-from neuralstyle.config import OPTION_GROUPS, TransferConfig
-from neuralstyle.errors import (
-    ConfigError,
-    ImageError,
-    InsufficientMemoryError,
-    NeuralStyleError,
-    closest_names,
+from neuralstyle.cli_options import (
+    Parser,
+    UsageError,
+    add_config_options,
+    add_recipe_options,
+    chosen_preset,
+    config_overrides,
+    configured,
+    one_line,
+    split_init,
 )
+from neuralstyle.config import TransferConfig
+from neuralstyle.errors import ConfigError, ImageError, InsufficientMemoryError, NeuralStyleError
 from neuralstyle.examples import example_image
 from neuralstyle.features import FeatureExtractor
 from neuralstyle.image import load_alpha
 from neuralstyle.image_output import check_output_path, save_image
-from neuralstyle.presets import DEFAULT, PRESETS, Preset, get_preset
+from neuralstyle.presets import Preset, get_preset
 from neuralstyle.targets import check_style_counts
 from neuralstyle.transfer import ImageSources, StyleTransfer
 
@@ -52,19 +53,6 @@ DEMO_SIZE = 256
 DEMO_STEPS = 300
 DEMO_OUTPUT = "neuralstyle-demo.png"
 
-# Config fields whose command-line spelling differs from the API's (first flag is the main one).
-_FLAGS = {"style_blend": ("--style-weights", "--style-blend")}
-# Config fields handled by hand: --init also takes the path of a starting image.
-_BY_HAND = frozenset({"init"})
-# Config fields whose flag may be given bare, and the value that means (neural-style's
-# `-original_colors 1` habit: a bare --preserve-color keeps the content's colours by luminance).
-_BARE = {"preserve_color": "luminance"}
-# Where the command line can take less than the API, its own help text.
-_CLI_HELP = {
-    "optimizer": "adam or lbfgs (the Python API also takes a factory params -> Optimizer).",
-}
-_CONFIG_DEST = "config."
-_METAVARS: dict[object, str] = {int: "N", float: "X"}
 # Long side beyond which a run at the content's own size gets a hint to pass --size.
 _LARGE = 1024
 
@@ -79,189 +67,20 @@ examples:
   neuralstyle photo.jpg painting.jpg -o out.png --size 512
   neuralstyle photo.jpg a.jpg b.jpg --style-weights 2 1 -o out.jpg --steps 500
   neuralstyle photo.jpg painting.jpg -o out.png --preset gatys --init noise --seed 3
+  neuralstyle batch --content photos/ --style paintings/ -o out/   (see batch --help)
 """
-
-
-class _UsageError(Exception):
-    """A problem with the command line itself: exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse with one-line errors that point at ``--help`` and suggest a misspelled option."""
-
-    def error(self, message: str) -> NoReturn:
-        unknown = re.match(r"unrecognized arguments: (.*)", message)
-        if unknown:
-            message += _suggestions(unknown.group(1).split(), self._option_string_actions)
-        self.exit(2, f"{self.prog}: error: {message}; see `{self.prog} --help`\n")
-
-
-def _suggestions(words: Sequence[str], options: Iterable[str]) -> str:
-    """`` (did you mean --style-weight?)`` for the first misspelled option, else ``""``."""
-    for word in words:
-        if word.startswith("--"):
-            close = closest_names(word.split("=", 1)[0], options, limit=1)
-            if close:
-                return f" (did you mean {close[0]}?)"
-    return ""
-
-
-# -- options generated from TransferConfig ----------------------------------------------------
-
-
-def _attribute_help(doc: str) -> dict[str, str]:
-    """Field name -> one-line help from the ``Attributes:`` section of a Google docstring."""
-    entries: dict[str, list[str]] = {}
-    inside, current = False, None
-    for line in inspect.cleandoc(doc).splitlines():
-        if line.strip() == "Attributes:":
-            inside = True
-            continue
-        if not inside or not line.strip():
-            continue
-        if not line.startswith(" "):
-            break  # the next section
-        entry = re.match(r"^ {4}(\w+): (.*)$", line)
-        if entry:
-            current = entry.group(1)
-            entries[current] = [entry.group(2)]
-        elif current is not None:
-            entries[current].append(line.strip())
-    return {name: _plain_text(" ".join(parts)) for name, parts in entries.items()}
-
-
-def _plain_text(text: str) -> str:
-    """Drop reStructuredText markup; escape ``%`` for argparse."""
-    text = re.sub(r":\w+:`~?([^`]+)`", r"\1", text)
-    # The API's None is spelled "none" on the command line.
-    text = re.sub(r"\bNone\b", "none", text)
-    return text.replace("``", "").replace("%", "%%")
-
-
-def _converter(kind: type, optional: bool) -> Callable[[str], object]:
-    """An argparse ``type`` that builds ``kind`` and, for optional fields, reads ``none``."""
-
-    def convert(text: str) -> object:
-        if optional and text.lower() == "none":
-            return None
-        try:
-            return kind(text)
-        except ValueError:
-            spelled = f"{kind.__name__} or 'none'" if optional else kind.__name__
-            raise argparse.ArgumentTypeError(f"expected {spelled}, got {text!r}") from None
-
-    convert.__name__ = kind.__name__
-    return convert
-
-
-def _spellable(kind: object) -> bool:
-    """Whether a value of this type can be typed on a command line."""
-    origin = typing.get_origin(kind)
-    return kind in (bool, int, float, str) or origin in (Literal, tuple)
-
-
-def _option_kwargs(kind: object) -> dict[str, Any] | None:
-    """argparse keyword arguments for a field of type ``kind``; None when no shell can spell it."""
-    optional = False
-    if typing.get_origin(kind) in (typing.Union, types.UnionType):
-        members = typing.get_args(kind)
-        optional = type(None) in members
-        # A callable (the optimizer factory) has no spelling: offer the other members alone.
-        spellable = [m for m in members if m is not type(None) and _spellable(m)]
-        if len(spellable) != 1:
-            return None
-        kind = spellable[0]
-    origin = typing.get_origin(kind)
-    if kind is bool:
-        return None if optional else {"action": argparse.BooleanOptionalAction}
-    if origin is Literal:
-        choices: list[object] = list(typing.get_args(kind))
-        shown = [str(c) for c in choices] + (["none"] if optional else [])
-        return {
-            "type": _converter(type(choices[0]), optional),
-            "choices": choices + ([None] if optional else []),
-            "metavar": "{" + ",".join(shown) + "}",
-        }
-    if origin is tuple:
-        items = typing.get_args(kind)
-        nargs: int | str = "+" if items[-1] is Ellipsis else len(items)
-        return {
-            "type": _converter(items[0], optional),
-            "nargs": nargs,
-            "metavar": _METAVARS.get(items[0]),
-        }
-    if kind in (int, float, str):
-        scalar = typing.cast(type, kind)
-        return {"type": _converter(scalar, optional), "metavar": _METAVARS.get(scalar)}
-    return None
-
-
-def _shown(value: object) -> str:
-    if value is None:
-        return "none"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
-    if isinstance(value, tuple):
-        return " ".join(map(_shown, value))
-    if isinstance(value, float):
-        return f"{value:.6g}"
-    return str(value) if isinstance(value, (int, str)) else "a callable"
-
-
-def _add_config_options(parser: argparse.ArgumentParser, base: TransferConfig, label: str) -> None:
-    groups = {
-        name: parser.add_argument_group(f"{name} options (defaults: {label})", about.capitalize())
-        for name, about in OPTION_GROUPS.items()
-    }
-    hints = typing.get_type_hints(TransferConfig)
-    helps = _attribute_help(TransferConfig.__doc__ or "")
-    for field in dataclasses.fields(TransferConfig):
-        # A field without a group (a subclass's new option) still gets its option.
-        where = field.metadata.get("group", "other")
-        if where not in groups:
-            groups[where] = parser.add_argument_group(f"{where} options (defaults: {label})")
-        group = groups[where]
-        if field.name in _BY_HAND:
-            continue
-        kwargs = _option_kwargs(hints[field.name])
-        if kwargs is None:
-            continue  # the API still has it; a shell cannot spell it
-        flags = _FLAGS.get(field.name, ("--" + field.name.replace("_", "-"),))
-        default = _shown(getattr(base, field.name))
-        if kwargs.get("metavar", "") is None:
-            kwargs["metavar"] = field.name.upper()
-        text = _CLI_HELP.get(field.name, helps.get(field.name, ""))
-        if field.name in _BARE:
-            kwargs.update(nargs="?", const=_BARE[field.name])
-            text += f" Given bare, {_BARE[field.name]}."
-        group.add_argument(
-            *flags,
-            dest=_CONFIG_DEST + field.name,
-            default=argparse.SUPPRESS,
-            help=f"{text} (default: {default})".strip(),
-            **kwargs,
-        )
 
 
 # -- the parsers ------------------------------------------------------------------------------
 
 
-def _chosen_preset(argv: Sequence[str]) -> str:
-    """The --preset on the command line, if valid, so --help can show that preset's defaults."""
-    early = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    early.add_argument("--preset", default=DEFAULT.name)
-    known, _ = early.parse_known_args(argv)
-    name = str(known.preset)
-    return name if name in PRESETS else DEFAULT.name
-
-
 def _build_parser(argv: Sequence[str], *, demo: bool) -> argparse.ArgumentParser:
-    preset = get_preset(_chosen_preset(argv))
+    preset = get_preset(chosen_preset(argv))
     base, label = preset.config, f"preset {preset.name!r}"
     if demo:
         base = dataclasses.replace(base, size=DEMO_SIZE, steps=DEMO_STEPS)
         label += f", demo size {DEMO_SIZE} and {DEMO_STEPS} steps"
-    parser = _Parser(
+    parser = Parser(
         prog="neuralstyle demo" if demo else "neuralstyle",
         description=textwrap.fill(
             f"Stylize the bundled {DEMO_CONTENT} photo with {DEMO_STYLE}, offline, with the "
@@ -280,8 +99,8 @@ def _build_parser(argv: Sequence[str], *, demo: bool) -> argparse.ArgumentParser
         parser.add_argument("styles", metavar="STYLE", nargs="+", help="one or more style images")
         _add_mask_options(parser)
     _add_output_options(parser, demo=demo)
-    _add_recipe_options(parser, base)
-    _add_config_options(parser, base, label)
+    add_recipe_options(parser, base)
+    add_config_options(parser, base, label)
     return parser
 
 
@@ -324,35 +143,6 @@ def _add_output_options(parser: argparse.ArgumentParser, *, demo: bool) -> None:
     group.add_argument("--quiet", action="store_true", help="print only the output path")
     group.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     group.add_argument("--version", action="version", version=f"neuralstyle {__version__}")
-
-
-def _add_recipe_options(parser: argparse.ArgumentParser, base: TransferConfig) -> None:
-    group = parser.add_argument_group("recipe and network")
-    group.add_argument(
-        "--preset",
-        default=DEFAULT.name,
-        choices=sorted(PRESETS),
-        help=f"named layers and run options (default: {DEFAULT.name})",
-    )
-    group.add_argument(
-        "--backbone",
-        default="vgg16",
-        choices=typing.get_args(BackboneName),
-        help="the network (default: vgg16)",
-    )
-    group.add_argument(
-        "--weights",
-        metavar="{bundled,imagenet,random,PATH}",
-        help="bundled (VGG16, offline), imagenet (torchvision's, downloaded once), random, or a "
-        "state-dict file (default: bundled for vgg16, imagenet for vgg19)",
-    )
-
-    init_help = _attribute_help(TransferConfig.__doc__ or "").get("init", "")
-    group.add_argument(
-        "--init",
-        metavar="{content,noise,PATH}",
-        help=f"{init_help} Or the path of an image to start from. (default: {base.init})",
-    )
 
 
 # -- running ----------------------------------------------------------------------------------
@@ -405,65 +195,19 @@ def _job(argv: list[str]) -> _Job:
     base = preset.config
     if demo:
         base = dataclasses.replace(base, size=DEMO_SIZE, steps=DEMO_STEPS)
-    overrides: dict[str, Any] = _config_overrides(args)
-    init_path = _init_path(args.init, overrides)
-    config = _configured(base, overrides)
+    overrides: dict[str, Any] = config_overrides(args)
+    init_path = split_init(args.init, overrides)
+    config = configured(base, overrides)
     style_masks = tuple(getattr(args, "style_masks", None) or ())
     # Before the network loads; the library's rule and message (--style-weights is style_blend).
     try:
         check_style_counts(config, len(styles), len(style_masks) if style_masks else None)
     except ConfigError as error:
-        raise _UsageError(str(error)) from error
+        raise UsageError(str(error)) from error
     content_mask = getattr(args, "content_mask", None)
     return _Job(
         content, styles, args.output, preset, config, init_path, style_masks, content_mask, args
     )
-
-
-def _init_path(init: str | None, overrides: dict[str, Any]) -> str | None:
-    """Put a named --init into ``overrides``; return it when it is an image path instead."""
-    if init is None:
-        return None
-    if init in typing.get_args(typing.get_type_hints(TransferConfig)["init"]):
-        overrides["init"] = init
-        return None
-    if not Path(init).is_file():
-        raise _UsageError(
-            f"--init must be content, noise or an image file; {init!r} is none of them"
-        )
-    return init
-
-
-def _flag(name: str) -> str:
-    return _FLAGS.get(name, ("--" + name.replace("_", "-"),))[0]
-
-
-def _configured(base: TransferConfig, overrides: dict[str, Any]) -> TransferConfig:
-    """``base`` with the user's values; a bad value is a usage error naming its option."""
-    for name, value in overrides.items():
-        try:
-            dataclasses.replace(base, **{name: value})
-        except ConfigError as error:
-            raise _UsageError(f"{_flag(name)}: {error}") from error
-    try:
-        return dataclasses.replace(base, **overrides)
-    except ConfigError as error:  # values fine alone, not together
-        raise _UsageError(str(error)) from error
-
-
-def _config_overrides(args: argparse.Namespace) -> dict[str, object]:
-    """The config fields the user gave, as the types the config expects."""
-    given: dict[str, object] = {}
-    for dest, value in vars(args).items():
-        if not dest.startswith(_CONFIG_DEST):
-            continue
-        name = dest.removeprefix(_CONFIG_DEST)
-        if isinstance(value, list):
-            if None in value and len(value) > 1:
-                raise _UsageError(f"{_flag(name)}: 'none' must be given alone")
-            value = None if None in value else tuple(value)
-        given[name] = value
-    return given
 
 
 def _snapshot_folder(job: _Job) -> Path | None:
@@ -472,12 +216,12 @@ def _snapshot_folder(job: _Job) -> Path | None:
     if every is None:
         return None
     if every < 1:
-        raise _UsageError(f"--save-every must be a positive number of steps, got {every}")
+        raise UsageError(f"--save-every must be a positive number of steps, got {every}")
     folder = job.output.with_name(f"{job.output.stem}_snapshots")
     if folder.exists() and not folder.is_dir():
-        raise _UsageError(f"snapshot folder {folder} is a file; move it or choose another output")
+        raise UsageError(f"snapshot folder {folder} is a file; move it or choose another output")
     if folder.is_dir() and any(folder.glob("step_*.png")):
-        raise _UsageError(
+        raise UsageError(
             f"snapshot folder {folder} already holds snapshots; move them away or choose another "
             "output name"
         )
@@ -496,7 +240,7 @@ def _execute(job: _Job) -> int:
     try:
         check_output_path(job.output, protect=protect, bits=job.args.bits)
     except (ImageError, ConfigError) as error:
-        raise _UsageError(str(error)) from error
+        raise UsageError(str(error)) from error
     transfer = StyleTransfer(job.preset.layer_map, config=job.config, extractor=_extractor(job))
     announce = _Announce(job)
     callbacks = [announce, *_reporting(job)]
@@ -532,7 +276,7 @@ def _extractor(job: _Job) -> FeatureExtractor:
             padding=job.config.padding,
         )
     except ConfigError as error:
-        raise _UsageError(str(error)) from error
+        raise UsageError(str(error)) from error
 
 
 def _reporting(job: _Job) -> list[Callback]:
@@ -601,7 +345,7 @@ def _out_of_memory(error: BaseException, job: _Job | None) -> str:
     # Memory grows with the pixel count: 0.7 x the side is about half the pixels.
     smaller = f"--size {max(16, int(long_side * 0.7))}" if long_side else "a smaller --size"
     return (
-        f"out of memory ({_one_line(error)[:120]}); try {smaller} (about half the memory), or "
+        f"out of memory ({one_line(error)[:120]}); try {smaller} (about half the memory), or "
         "--precision bfloat16 on a GPU"
     )
 
@@ -618,10 +362,6 @@ def _interrupted(job: _Job, end: RunEnd | None, save: Callable[[torch.Tensor], N
     )
     print(job.output.resolve(), flush=True)
     return 130
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -643,14 +383,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in args_list
     job: _Job | None = None
     try:
+        if args_list[:1] == ["batch"]:
+            return cli_batch.main(args_list[1:])
         job = _job(args_list)
         return _execute(job)
     except SystemExit as exit_:  # argparse: --help, or a usage error already printed
         return exit_.code if isinstance(exit_.code, int) else 2
-    except (_UsageError, ConfigError) as error:
+    except (UsageError, ConfigError) as error:
         if debug:
             raise
-        print(f"neuralstyle: error: {_one_line(error)}", file=sys.stderr)
+        print(f"neuralstyle: error: {one_line(error)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("neuralstyle: interrupted", file=sys.stderr)
@@ -658,7 +400,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InsufficientMemoryError as error:  # refused before the run: its message says it all
         if debug:
             raise
-        print(f"neuralstyle: error: {_one_line(error)}", file=sys.stderr)
+        print(f"neuralstyle: error: {one_line(error)}", file=sys.stderr)
         return 1
     except (torch.OutOfMemoryError, MemoryError) as error:
         if debug:
@@ -668,13 +410,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (NeuralStyleError, OSError) as error:
         if debug:
             raise
-        print(f"neuralstyle: error: {_one_line(error)}", file=sys.stderr)
+        print(f"neuralstyle: error: {one_line(error)}", file=sys.stderr)
         return 1
     except Exception as error:
         if debug:
             raise
         print(
-            f"neuralstyle: error: unexpected {type(error).__name__}: {_one_line(error)[:300]} "
+            f"neuralstyle: error: unexpected {type(error).__name__}: {one_line(error)[:300]} "
             "(rerun with --debug for the traceback)",
             file=sys.stderr,
         )
