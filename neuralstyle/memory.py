@@ -3,15 +3,20 @@
 A step keeps every activation of the network for the backward pass, so memory grows with the
 pixel count, like the time. Rather than a table per backbone, the estimate measures the run's own
 network and losses once: a probe encodes targets and does one step at two small square sizes on
-the run's device, under a dispatch mode that adds up the bytes of every tensor the step creates
-and subtracts them when freed. Every tensor is either a feature map, which grows with the pixels,
-or a Gram matrix or scalar, which does not, so the live bytes at each moment of a step are a line
-in the pixel count; two probes give every line, and the peak at any size is the highest of them.
-The rest is counted: the optimizer's state (Adam 2 images, L-BFGS up to 100 pairs of them), the
-image-sized buffers a run keeps, the previous scale of a coarse-to-fine run, for a tiled run the
-buffers held at the full size, and what the count cannot see (scratch inside the convolutions,
-the allocator's overhead), calibrated. ``scripts/memory_table.py`` compares the estimates with peaks
-measured in fresh processes (see docs/howto/performance.md).
+the run's device, adding up the bytes of every tensor the step creates and subtracting them when
+freed. It watches through public PyTorch hooks only: a torch function mode sees every tensor the
+forward passes' torch calls return, saved-tensor hooks what autograd keeps for the backward pass
+(what an operator saves without returning it too), and hooks on every node of the backward graph
+the gradients each node receives and makes; where the autograd engine adds two gradients of one
+tensor between nodes, the sum is counted from the sizes. Every tensor is either a feature map,
+which grows with the pixels, or a Gram matrix or scalar, which does not, so the live bytes at each
+moment of a step are a line in the pixel count; two probes give every line, and the peak at any
+size is the highest of them. The rest is counted: the optimizer's state (Adam 2 images, L-BFGS up
+to 100 pairs of them), the image-sized buffers a run keeps, the previous scale of a coarse-to-fine
+run, for a tiled run the buffers held at the full size, and what the count cannot see (scratch
+inside an operator or a backward formula, the allocator's overhead), calibrated.
+``scripts/memory_table.py`` compares the estimates with peaks measured in fresh processes (see
+docs/howto/performance.md).
 
 Example:
     >>> from neuralstyle.memory import estimate_peak_bytes
@@ -33,13 +38,12 @@ from typing import Any, Protocol
 
 import numpy as np
 import torch
-from torch import Tensor
-from torch.utils._python_dispatch import TorchDispatchMode
 
 from neuralstyle.config import TransferConfig
 from neuralstyle.errors import InsufficientMemoryError
 from neuralstyle.features import FeatureExtractor
 from neuralstyle.layers import LayerMap
+from neuralstyle.live_bytes import LiveBytes
 from neuralstyle.objective import Objective
 from neuralstyle.scales import scale_sizes
 
@@ -84,84 +88,16 @@ class _Setup:
 _GIB = 2**30
 # L-BFGS as make_optimizer builds it: 100 (s, y) pairs of image-sized vectors at most.
 _LBFGS_HISTORY = 100
-# What the dispatch mode cannot see, calibrated against peaks measured in fresh processes
-# (scripts/memory_table.py): op-internal scratch (oneDNN reorders, cuDNN workspaces) as a multiple
-# of the network's largest feature map, and the allocator's fragmentation and libraries' caches as
-# bytes.
+# What the probe's count cannot see, calibrated against peaks measured in fresh processes
+# (scripts/memory_table.py): op-internal scratch (oneDNN reorders, cuDNN workspaces, temporaries
+# of a backward formula) as a multiple of the network's largest feature map, and the allocator's
+# fragmentation and libraries' caches as bytes.
 _WORKSPACE = 3.5
 _OVERHEAD = 96 * 2**20
 # What available_bytes reports for a device type with no way to ask.
 _NO_LIMIT = sys.maxsize
 # Tile sides the refusal message may suggest, largest first.
 _TILE_SIDES = (2048, 1536, 1024, 768, 512, 384, 256, 128)
-
-
-class _LiveBytes(TorchDispatchMode):  # type: ignore[no-untyped-call]
-    """Counts the bytes of live tensor storages created inside the mode, after every op.
-
-    A storage is counted when an op first returns it and uncounted when it is freed (storages
-    keep their Python object, so a weak reference sees the real free). Outputs sharing an input's
-    storage (views, in-place ops) are not new memory; neither are tensors made before the mode.
-    ``largest`` is the largest ``(1, C, H, W)`` map made (the probe's batch is one image, so
-    weights and Grams are not maps).
-    """
-
-    def __init__(self) -> None:
-        super().__init__()  # type: ignore[no-untyped-call]
-        self.live = 0
-        self.events: list[int] = []
-        self.largest = 0
-        self._counted: set[int] = set()
-        self._finalizers: list[weakref.finalize[Any, Any]] = []
-
-    def __torch_dispatch__(
-        self,
-        func: Callable[..., Any],
-        types: Sequence[type],
-        args: Sequence[Any] = (),
-        kwargs: dict[str, Any] | None = None,
-    ) -> Any:
-        result = func(*args, **(kwargs or {}))
-        inputs = {id(t.untyped_storage()) for t in _tensors((args, kwargs))}
-        for tensor in _tensors(result):
-            storage = tensor.untyped_storage()
-            key = id(storage)
-            if key in self._counted or key in inputs:
-                continue
-            size = storage.nbytes()
-            self._counted.add(key)
-            self.live += size
-            if tensor.dim() == 4 and tensor.shape[0] == 1:  # a map of the probe's one image
-                self.largest = max(self.largest, size)
-            self._finalizers.append(weakref.finalize(storage, self._free, key, size))
-        self.events.append(self.live)
-        return result
-
-    def mark(self) -> int:
-        """Record the live bytes now (after the frees since the last op); return the index."""
-        self.events.append(self.live)
-        return len(self.events)
-
-    def _free(self, key: int, size: int) -> None:
-        self.live -= size
-        self._counted.discard(key)
-
-    def detach(self) -> None:
-        """Stop watching the storages still alive (the probe's own, freed after it)."""
-        for finalizer in self._finalizers:
-            finalizer.detach()
-
-
-def _tensors(tree: object) -> Iterator[Tensor]:
-    """The tensors of an operator's output: one tensor, or nested tuples, lists and dicts."""
-    if isinstance(tree, Tensor):
-        yield tree
-    elif isinstance(tree, (tuple, list)):
-        for item in tree:
-            yield from _tensors(item)
-    elif isinstance(tree, dict):
-        for item in tree.values():
-            yield from _tensors(item)
 
 
 @dataclass(frozen=True)
@@ -454,6 +390,7 @@ def _probe(transfer: RunSetup) -> _Probe:
         config.content_weight > 0,
         config.style_weight > 0,
         config.tv_weight > 0,
+        config.content_structure > 0,
         config.style_loss,
         config.gram_normalize,
         config.balance,
@@ -473,6 +410,7 @@ def _probe_sides(extractor: FeatureExtractor) -> tuple[int, int]:
 
 def _measure(transfer: RunSetup) -> _Probe:
     """Probe the setup at two sizes; retry once if the two did not run the same ops."""
+    _load_what_a_run_loads()
     sides = _probe_sides(transfer.extractor)
     pixels = (sides[0] ** 2, sides[1] ** 2)
     small, large = (_trace(transfer, side) for side in sides)
@@ -488,6 +426,17 @@ def _measure(transfer: RunSetup) -> _Probe:
     encode, forward, step = phases
     largest = large.largest / pixels[1]
     return _Probe(encode, forward, step, large.content_maps, large.style_maps, largest)
+
+
+def _load_what_a_run_loads() -> None:
+    """Build and drop a torch optimizer, as every run builds one.
+
+    The first optimizer a process builds loads modules (torch 2.14's ``Optimizer.__init__``
+    imports ``torch._dynamo`` and its dependencies: about 160 MiB resident on a CPU). Loaded here,
+    they are in use when :func:`check_fits` reads the free memory, not a surprise inside the run,
+    as the calibration of ``_OVERHEAD`` (measured from after the probe) assumes.
+    """
+    torch.optim.Adam([torch.zeros(1, requires_grad=True)])
 
 
 @dataclass(frozen=True)
@@ -512,12 +461,12 @@ def _trace(transfer: RunSetup, side: int) -> _Trace:
     """Encode targets, forward the style alone, and do one loss and backward pass on ``side``
     squares, counting bytes."""
     probe = _probe_objective(transfer)
-    counter = _LiveBytes()
+    counter = LiveBytes()
     marks = []
     with _gradients_on():
         generator = torch.Generator().manual_seed(0)  # never the global RNG
         content, style = torch.rand(2, 1, 3, side, side, generator=generator).to(transfer.device)
-        with counter:
+        with counter.watching():
             targets = probe.targets(content, [style])
             marks.append(counter.mark())
             counter.largest = 0
@@ -530,8 +479,8 @@ def _trace(transfer: RunSetup, side: int) -> _Trace:
             marks.append(counter.mark())
             image = content.detach().clone().requires_grad_(True)
             total = probe(image, targets).total
-            total.backward()  # type: ignore[no-untyped-call]
-            del total, image, targets
+        counter.backward(total)
+        del total, image, targets
     counter.detach()
     events = counter.events
     encode, forward, step = events[: marks[0]], events[marks[0] : marks[1]], events[marks[1] :]
@@ -655,8 +604,8 @@ def check_fits(transfer: RunSetup, height: int, width: int, batch: int = 1) -> N
     if not transfer.config.check_memory:
         return
     needed = _needed(transfer, height, width, batch)
-    # Read after the estimate: its first probe warms the libraries up (cuDNN, oneDNN), so what
-    # they keep is no longer counted as free.
+    # Read after the estimate: its first probe warms the libraries up (cuDNN, oneDNN) and loads
+    # what the run's optimizer loads, so what they keep is no longer counted as free.
     room = available_bytes(transfer.device)
     if needed <= room:
         return

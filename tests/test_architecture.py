@@ -63,6 +63,49 @@ def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
     return None
 
 
+def _torch_imports(path: Path) -> set[str]:
+    """Every torch module ``path`` imports anywhere (``from torch import x`` counts as ``torch.x``:
+    it may name a module)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return {name for name in found if name == "torch" or name.startswith("torch.")}
+
+
+def _private(module: str) -> bool:
+    """Whether a dotted module path has a private part (``torch._C``, ``torch.utils._pytree``);
+    dunder names (``torch.__config__``) are public."""
+    return any(
+        part.startswith("_") and not (part.startswith("__") and part.endswith("__"))
+        for part in module.split(".")
+    )
+
+
+def test_the_private_module_check_tells_them_apart() -> None:
+    assert _private("torch._dynamo")
+    assert _private("torch.utils._python_dispatch.TorchDispatchMode")
+    assert not _private("torch.overrides.TorchFunctionMode")
+    assert not _private("torch.__config__")
+
+
+def test_no_module_imports_a_private_torch_module() -> None:
+    # Private modules change without notice between releases; everything here, the memory
+    # probe included, is built on torch's public API.
+    paths = sorted(PACKAGE.rglob("*.py"))
+    assert any(path.name == "memory.py" for path in paths)  # the package was read
+    private = {
+        f"{path.relative_to(PACKAGE)}: {module}"
+        for path in paths
+        for module in _torch_imports(path)
+        if _private(module)
+    }
+    assert not private, sorted(private)
+
+
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
     assert _cycle({"a": {"b"}, "b": set()}) is None

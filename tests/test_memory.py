@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 from collections.abc import Iterator
 from dataclasses import replace
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+import torch.nn.functional as F
 from tiny import one_thread, picture, random_image, tiny_extractor
 
 from neuralstyle import (
@@ -20,6 +23,7 @@ from neuralstyle import (
     memory,
 )
 from neuralstyle.cli import main
+from neuralstyle.live_bytes import LiveBytes
 from neuralstyle.memory import (
     available_bytes,
     check_fits,
@@ -157,6 +161,124 @@ def test_the_estimate_covers_what_a_real_step_saves_for_backward() -> None:
     assert sum(saved.values()) > 0
     assert estimate.step >= sum(saved.values())
     assert estimate.total >= weights(transfer) + sum(saved.values())
+
+
+# -- the probe's count of live bytes --------------------------------------------------------------
+
+MAP = (1, 8, 32, 32)
+MAP_BYTES = 8 * 32 * 32 * 4
+
+
+def a_map(*, requires_grad: bool = True) -> torch.Tensor:
+    generator = torch.Generator().manual_seed(0)
+    return torch.rand(MAP, generator=generator).requires_grad_(requires_grad)
+
+
+def test_the_count_skips_tensors_made_before_it_and_views() -> None:
+    weights = a_map(requires_grad=False)
+    counter = LiveBytes()
+    with counter.watching():
+        made = [weights.view(-1), weights * 2]
+    counter.detach()
+    assert made[1].shape == MAP
+    assert counter.events[0] == 0  # the view shares the weights' storage
+    assert max(counter.events) == MAP_BYTES
+
+
+def test_the_count_sees_the_backward_pass() -> None:
+    image = a_map()
+    counter = LiveBytes()
+    with counter.watching():
+        total = image.exp().sum()  # exp keeps its result for the backward pass
+    forward = max(counter.events)
+    counter.backward(total)
+    counter.detach()
+    assert image.grad is not None
+    assert forward == MAP_BYTES + 4  # exp's result and the sum
+    # exp's backward: its result and the image's gradient, both image-sized.
+    assert 2 * MAP_BYTES <= max(counter.events) < 2 * MAP_BYTES + 1024
+
+
+def test_two_gradients_of_one_tensor_count_their_sum() -> None:
+    image = a_map()
+    counter = LiveBytes()
+    with counter.watching():
+        maps = image.exp()
+        # Two uses of one map, one through a permutation, as a style layer's map is used by its
+        # style and content terms: the engine adds the two gradients into a new tensor, between
+        # nodes, where no hook sees it.
+        total = (maps * 2).sum() + (maps.permute(0, 2, 3, 1) * 3).sum()
+    counter.backward(total)
+    counter.detach()
+    # The map, both gradients and their sum.
+    assert 4 * MAP_BYTES <= max(counter.events) < 4 * MAP_BYTES + 1024
+
+
+@pytest.mark.parametrize("gradients", [False, True])
+def test_max_pooling_counts_its_indices(gradients: bool) -> None:
+    image = a_map(requires_grad=gradients)
+    counter = LiveBytes()
+    with torch.set_grad_enabled(gradients), counter.watching():
+        pooled = F.max_pool2d(image, 2)
+    counter.detach()
+    output = pooled.numel() * 4
+    # int64 indices for every output element, which PyTorch computes either way: saved for the
+    # backward pass, or dropped at once without gradients (where no hook sees them).
+    assert max(counter.events) == output + 2 * output
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [{}, {"precision": "bfloat16"}, {"tv_weight": 1.0, "style_loss": "wasserstein"}],
+    ids=["float32", "bfloat16", "tv-wasserstein"],
+)
+def test_the_probe_sees_the_same_moments_at_both_sizes(changes: dict[str, object]) -> None:
+    transfer = make(**changes)
+    small, large = (memory._trace(transfer, side) for side in memory._probe_sides(EXTRACTOR))
+    # So each moment gets its own line in the pixel count, not only each phase's peak.
+    assert small.same_ops(large)
+    assert max(large.step) > max(small.step)
+
+
+_AFTER_THE_ESTIMATE = """
+import sys
+import torch
+from tiny import tiny_extractor
+from neuralstyle import LayerMap, StyleTransfer, TransferConfig
+from neuralstyle.memory import estimate_peak_bytes
+
+layers = LayerMap(content={"relu2_1": 1.0}, style={"relu1_1": 1.0})
+config = TransferConfig(device="cpu")
+estimate_peak_bytes(StyleTransfer(layers, config=config, extractor=tiny_extractor()), 64, 64)
+loaded = set(sys.modules)
+for optimizer in (torch.optim.Adam, torch.optim.LBFGS):
+    optimizer([torch.zeros(1, requires_grad=True)])
+new = sorted(set(sys.modules) - loaded)
+print(len(new), new[:5])
+"""
+
+
+def test_after_the_estimate_the_runs_optimizer_loads_no_more_modules() -> None:
+    # A run builds its optimizer after check_fits has read the free memory. The first optimizer
+    # of a process loads modules (torch._dynamo: about 160 MiB on a CPU) that the calibration,
+    # measured from after the probe, does not count: the probe must have loaded them. A fresh
+    # process, since this one may have loaded them already.
+    package_root = str(Path(memory.__file__).parent.parent)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([package_root, os.environ.get("PYTHONPATH", "")]),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", _AFTER_THE_ESTIMATE],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env=env,
+        cwd=Path(__file__).parent,  # for tiny
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "0 []"
 
 
 def test_the_probe_is_cached_and_leaves_the_global_rng_alone() -> None:
