@@ -36,6 +36,7 @@ from neuralstyle.many import (
     read_pairs,
     stylize_many,
 )
+from neuralstyle.many_ray import on_ray
 from neuralstyle.presets import get_preset
 from neuralstyle.transfer import StyleTransfer
 
@@ -82,6 +83,15 @@ def main(argv: Sequence[str]) -> int:
     callbacks: list[Callback] = [Progress(every=10)] if args.pair_progress else []
     bar = _JobProgress(len(pairs), sys.stderr, quiet=args.quiet)
     try:
+        runner = None
+        if args.engine == "ray":
+            runner = on_ray(
+                transfer,
+                address=args.ray_address,
+                gpus=args.gpus_per_pair,
+                cpus=args.cpus_per_pair,
+                callbacks=callbacks,
+            )
         report = stylize_many(
             pairs,
             args.output,
@@ -89,6 +99,7 @@ def main(argv: Sequence[str]) -> int:
             overwrite=args.overwrite,
             on_outcome=bar.update,
             callbacks=callbacks,
+            runner=runner,
         )
     except (ConfigError, ImageError) as error:  # the folder, the names or the recipe
         raise UsageError(str(error)) from error
@@ -132,6 +143,28 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         "--overwrite", action="store_true", help="redo pictures an earlier recipe made"
     )
     group.add_argument("--pair-progress", action="store_true", help="a progress bar per pair")
+    engine = parser.add_argument_group("engine")
+    engine.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="here, or as Ray tasks (pip install 'neuralstyle[ray]') (default: local)",
+    )
+    engine.add_argument(
+        "--ray-address",
+        metavar="ADDRESS",
+        help="the Ray cluster (default: RAY_ADDRESS, else a local Ray started for the job)",
+    )
+    engine.add_argument(
+        "--gpus-per-pair",
+        type=float,
+        default=0.0,
+        metavar="X",
+        help="Ray: GPUs per pair (0.5 shares one)",
+    )
+    engine.add_argument(
+        "--cpus-per-pair", type=float, default=1.0, metavar="X", help="Ray: CPUs per pair"
+    )
     group.add_argument("--quiet", action="store_true", help="print only the output folder")
     group.add_argument("--debug", action="store_true", help="show tracebacks of errors")
     add_recipe_options(parser, preset.config)

@@ -23,10 +23,12 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+from torch import Tensor
 
 from neuralstyle.callbacks import Callback
 from neuralstyle.errors import ConfigError, ImageError, NeuralStyleError
@@ -37,12 +39,17 @@ __all__ = [
     "IMAGE_SUFFIXES",
     "MANIFEST",
     "BatchReport",
+    "Made",
     "Outcome",
     "Pair",
+    "Runner",
     "every_pair",
     "find_images",
+    "in_process",
+    "make",
     "read_pairs",
     "recipe",
+    "recipe_hash",
     "stylize_many",
 ]
 
@@ -253,6 +260,51 @@ def recipe_hash(data: dict[str, Any]) -> str:
 # -- the job -------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Made:
+    """What one pair's run gave, wherever it ran: the picture, or why there is none.
+
+    Attributes:
+        image: The picture ``(1, 3, H, W)`` on the CPU, or None when the pair failed.
+        seconds: Wall time of the run.
+        loss: Its final total loss, or None when it failed.
+        reason: Why it failed, in one line, or None.
+    """
+
+    image: Tensor | None
+    seconds: float
+    loss: float | None = None
+    reason: str | None = None
+
+
+Runner = Callable[[Sequence[Pair]], Iterator[tuple[Pair, Made]]]
+"""Runs pairs and yields each one's :class:`Made` as it finishes (in any order)."""
+
+
+def make(transfer: StyleTransfer, pair: Pair, callbacks: Sequence[Callback] = ()) -> Made:
+    """Run one pair; a failure (a bad file, the memory check, a divergence) becomes its
+    :class:`Made` instead of an exception."""
+    start = time.perf_counter()
+    try:
+        result = transfer.run(str(pair.content), str(pair.style), callbacks=callbacks)
+    except (NeuralStyleError, OSError) as error:
+        return Made(None, time.perf_counter() - start, reason=_one_line(error))
+    seconds = time.perf_counter() - start
+    if result.stop_reason is not None:  # the divergence guard: not the recipe's picture
+        return Made(None, seconds, reason=f"the run stopped early: {result.stop_reason}")
+    return Made(result.image[:1].detach().cpu(), seconds, result.best_loss)
+
+
+def in_process(transfer: StyleTransfer, callbacks: Sequence[Callback] = ()) -> Runner:
+    """The default runner: one pair after another in this process, with one network."""
+
+    def run(pairs: Sequence[Pair]) -> Iterator[tuple[Pair, Made]]:
+        for pair in pairs:
+            yield pair, make(transfer, pair, callbacks)
+
+    return run
+
+
 def stylize_many(
     pairs: Sequence[Pair],
     output_dir: str | os.PathLike[str],
@@ -261,6 +313,7 @@ def stylize_many(
     overwrite: bool = False,
     on_outcome: Callable[[Outcome], None] | None = None,
     callbacks: Sequence[Callback] = (),
+    runner: Runner | None = None,
 ) -> BatchReport:
     """Stylize every pair into ``output_dir`` (created if missing), resuming an earlier run.
 
@@ -274,9 +327,13 @@ def stylize_many(
         on_outcome: Called after each pair (a progress display, a log).
         callbacks: Given to every pair's run (e.g. a :class:`~neuralstyle.callbacks.Progress`
             per pair).
+        runner: Where the pairs run: None runs them here (:func:`in_process`);
+            :func:`neuralstyle.many_ray.on_ray` runs them on a Ray cluster. Pictures and the
+            manifest are always written here.
 
     Returns:
-        The outcome of every pair; a failed pair does not stop the others.
+        The outcome of every pair, in the order of ``pairs``; a failed pair does not stop the
+        others.
 
     Raises:
         ConfigError: Two pairs would write the same file name, ``output_dir`` holds pictures of
@@ -289,33 +346,57 @@ def stylize_many(
     record = recipe(transfer)
     digest = recipe_hash(record)
     manifest = folder / MANIFEST
-    previous = _read_manifest(manifest)
-    names = {pair.output_name for pair in pairs}
+    done = _done_before(pairs, folder, digest, overwrite=overwrite)
+    outcomes = {pair: Outcome(pair, "skipped", folder / pair.output_name) for pair in done}
+    for pair in done:
+        if on_outcome is not None:
+            on_outcome(outcomes[pair])
+    protect = [path for pair in pairs for path in (pair.content, pair.style)]
+    todo = [pair for pair in dict.fromkeys(pairs) if pair not in done]
+    run = runner if runner is not None else in_process(transfer, callbacks)
+    for pair, made in run(todo):
+        outcome = _keep(made, pair, folder, protect)
+        _append(manifest, _entry(outcome, record, digest, transfer.config.seed))
+        outcomes[pair] = outcome
+        if on_outcome is not None:
+            on_outcome(outcome)
+    return BatchReport(tuple(outcomes[pair] for pair in pairs))
+
+
+def _done_before(pairs: Sequence[Pair], folder: Path, digest: str, *, overwrite: bool) -> set[Pair]:
+    """The pairs an earlier run of this recipe finished (picture and manifest line).
+
+    Raises:
+        ConfigError: Pictures of another recipe are there and ``overwrite`` is False.
+    """
+    previous = _read_manifest(folder / MANIFEST)
     finished = {
-        name: entry
-        for name, entry in previous.items()
-        if name in names and entry.get("status") == "done" and (folder / name).is_file()
+        pair: previous[pair.output_name]
+        for pair in pairs
+        if previous.get(pair.output_name, {}).get("status") == "done"
+        and (folder / pair.output_name).is_file()
     }
-    stale = sorted(name for name, entry in finished.items() if entry.get("recipe_hash") != digest)
+    stale = sorted(
+        pair.output_name for pair, entry in finished.items() if entry.get("recipe_hash") != digest
+    )
     if stale and not overwrite:
         raise ConfigError(
             f"{str(folder)!r} holds {len(stale)} picture(s) made with another recipe (see "
             f"{MANIFEST}), e.g. {stale[0]!r}; pass overwrite=True (--overwrite) to redo them, or "
             "choose another output folder"
         )
-    protect = [path for pair in pairs for path in (pair.content, pair.style)]
-    outcomes = []
-    for pair in pairs:
-        entry = finished.get(pair.output_name)
-        if entry is not None and entry.get("recipe_hash") == digest:
-            outcome = Outcome(pair, "skipped", folder / pair.output_name)
-        else:
-            outcome = _run_pair(transfer, pair, folder, protect, callbacks)
-            _append(manifest, _entry(outcome, record, digest, transfer.config.seed))
-        outcomes.append(outcome)
-        if on_outcome is not None:
-            on_outcome(outcome)
-    return BatchReport(tuple(outcomes))
+    return {pair for pair, entry in finished.items() if entry.get("recipe_hash") == digest}
+
+
+def _keep(made: Made, pair: Pair, folder: Path, protect: list[Path]) -> Outcome:
+    """Write a made picture atomically; a failure to write fails the pair."""
+    if made.image is None:
+        return Outcome(pair, "failed", None, made.seconds, reason=made.reason)
+    try:
+        path = save_image(made.image, folder / pair.output_name, protect=protect)
+    except (NeuralStyleError, OSError) as error:
+        return Outcome(pair, "failed", None, made.seconds, reason=_one_line(error))
+    return Outcome(pair, "done", path, made.seconds, made.loss)
 
 
 def _output_folder(output_dir: str | os.PathLike[str]) -> Path:
@@ -336,32 +417,11 @@ def _check_names(pairs: Sequence[Pair]) -> None:
     seen: dict[str, Pair] = {}
     for pair in pairs:
         other = seen.setdefault(pair.output_name, pair)
-        if other is not pair and other != pair:
+        if other != pair:
             raise ConfigError(
                 f"pairs ({other.content}, {other.style}) and ({pair.content}, {pair.style}) would "
                 f"both be saved as {pair.output_name!r}; rename one of the files"
             )
-
-
-def _run_pair(
-    transfer: StyleTransfer,
-    pair: Pair,
-    folder: Path,
-    protect: list[Path],
-    callbacks: Sequence[Callback],
-) -> Outcome:
-    """One pair's run, its picture written atomically; a failure becomes its outcome."""
-    start = time.perf_counter()
-    try:
-        result = transfer.run(str(pair.content), str(pair.style), callbacks=callbacks)
-        if result.stop_reason is not None:  # the divergence guard: not the recipe's picture
-            reason = f"the run stopped early: {result.stop_reason}"
-            return Outcome(pair, "failed", None, time.perf_counter() - start, reason=reason)
-        path = save_image(result.image, folder / pair.output_name, protect=protect)
-    except (NeuralStyleError, OSError) as error:
-        seconds = time.perf_counter() - start
-        return Outcome(pair, "failed", None, seconds, reason=_one_line(error))
-    return Outcome(pair, "done", path, time.perf_counter() - start, result.best_loss)
 
 
 def _one_line(error: BaseException) -> str:
