@@ -1,8 +1,8 @@
 """The ``neuralstyle`` command: stylize images from a shell, or run the bundled demo.
 
 The run options are generated from :class:`~neuralstyle.config.TransferConfig` by
-:mod:`neuralstyle.cli_options`; defaults are the chosen preset's. ``neuralstyle batch`` (many
-pictures) lives in :mod:`neuralstyle.cli_batch`. Usage errors exit with status 2, failures with 1,
+:mod:`neuralstyle._cli_options`; defaults are the chosen preset's. ``neuralstyle batch`` (many
+pictures) lives in :mod:`neuralstyle._cli_batch`. Usage errors exit with status 2, failures with 1,
 Ctrl-C with 130 after saving the best image so far; each prints one line, never a traceback
 (``--debug`` shows it).
 """
@@ -22,9 +22,8 @@ from typing import Any
 import torch
 from PIL import Image
 
-from neuralstyle import __version__, cli_batch
-from neuralstyle.callbacks import Callback, Progress, RunEnd, RunStart, Snapshots, StepState, Stop
-from neuralstyle.cli_options import (
+from neuralstyle import __version__, _cli_batch
+from neuralstyle._cli_options import (
     Parser,
     UsageError,
     add_config_options,
@@ -35,6 +34,7 @@ from neuralstyle.cli_options import (
     one_line,
     split_init,
 )
+from neuralstyle.callbacks import Callback, Progress, RunEnd, RunStart, Snapshots, StepState, Stop
 from neuralstyle.config import TransferConfig
 from neuralstyle.errors import ConfigError, ImageError, InsufficientMemoryError, NeuralStyleError
 from neuralstyle.examples import example_image
@@ -384,7 +384,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     job: _Job | None = None
     try:
         if args_list[:1] == ["batch"]:
-            return cli_batch.main(args_list[1:])
+            return _cli_batch.main(args_list[1:])
         job = _job(args_list)
         return _execute(job)
     except SystemExit as exit_:  # argparse: --help, or a usage error already printed

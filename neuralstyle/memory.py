@@ -39,11 +39,11 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from neuralstyle._live_bytes import LiveBytes
 from neuralstyle.config import TransferConfig
 from neuralstyle.errors import InsufficientMemoryError
 from neuralstyle.features import FeatureExtractor
 from neuralstyle.layers import LayerMap
-from neuralstyle.live_bytes import LiveBytes
 from neuralstyle.objective import Objective
 from neuralstyle.scales import scale_sizes
 

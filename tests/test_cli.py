@@ -15,7 +15,7 @@ import pytest
 import torch
 from PIL import Image
 
-from neuralstyle import cli, cli_options, optimize
+from neuralstyle import _cli_options, cli, optimize
 from neuralstyle.cli import main
 from neuralstyle.config import OPTION_GROUPS, TransferConfig, option_group
 from neuralstyle.features import FeatureExtractor
@@ -153,7 +153,7 @@ def test_help_lists_the_config_options_by_group(
     assert headings == sorted(headings)
     ends = [*headings[1:], len(text)]
     for field in dataclasses.fields(TransferConfig):
-        if field.name in cli_options.BY_HAND or field.name == "style_blend":
+        if field.name in _cli_options.BY_HAND or field.name == "style_blend":
             continue  # given their own options (--init, --style-weights, ...)
         group = list(OPTION_GROUPS).index(option_group(field.name))
         section = text[headings[group] : ends[group]]
@@ -174,7 +174,7 @@ def test_help_shows_the_chosen_presets_defaults(
 
 
 def test_help_text_comes_from_the_config_docstring() -> None:
-    helps = cli_options.attribute_help(TransferConfig.__doc__ or "")
+    helps = _cli_options.attribute_help(TransferConfig.__doc__ or "")
     assert set(helps) == {field.name for field in dataclasses.fields(TransferConfig)}
     assert helps["steps"].startswith("Optimizer steps")
     assert "``" not in helps["init"]
@@ -197,12 +197,12 @@ def test_a_new_config_field_becomes_an_option_without_a_cli_change() -> None:
         strength: float = 0.5
 
     parser = argparse.ArgumentParser()
-    original = cli_options.TransferConfig
+    original = _cli_options.TransferConfig
     try:
-        cli_options.TransferConfig = Extended  # type: ignore[misc]
-        cli_options.add_config_options(parser, Extended(), "test")
+        _cli_options.TransferConfig = Extended  # type: ignore[misc]
+        _cli_options.add_config_options(parser, Extended(), "test")
     finally:
-        cli_options.TransferConfig = original  # type: ignore[misc]
+        _cli_options.TransferConfig = original  # type: ignore[misc]
     args = parser.parse_args(["--keep-edges", "--palette", "none", "--strength", "2"])
     assert vars(args)["config.keep_edges"] is True
     assert vars(args)["config.palette"] is None

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import neuralstyle
-from neuralstyle import cli, cli_batch, objective, presets
+from neuralstyle import _cli_batch, cli, objective, presets
 from neuralstyle.examples import example_image
 from neuralstyle.image import load_image
 from neuralstyle.image_output import save_image
@@ -148,7 +148,7 @@ def test_the_docs_show_commands() -> None:
 def test_command_examples_parse(page: Path, line: int, argv: list[str]) -> None:
     demo, batch = argv[:1] == ["demo"], argv[:1] == ["batch"]
     rest = argv[1:] if demo or batch else argv
-    parser = cli_batch._parser(rest) if batch else cli._build_parser(rest, demo=demo)
+    parser = _cli_batch._parser(rest) if batch else cli._build_parser(rest, demo=demo)
     if "--help" in rest:
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args(rest)

@@ -22,8 +22,8 @@ from neuralstyle import (
     TransferConfig,
     memory,
 )
+from neuralstyle._live_bytes import LiveBytes
 from neuralstyle.cli import main
-from neuralstyle.live_bytes import LiveBytes
 from neuralstyle.memory import (
     available_bytes,
     check_fits,

@@ -15,8 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TextIO
 
-from neuralstyle.callbacks import Callback, Progress
-from neuralstyle.cli_options import (
+from neuralstyle._cli_options import (
     Parser,
     UsageError,
     add_config_options,
@@ -25,6 +24,7 @@ from neuralstyle.cli_options import (
     config_overrides,
     configured,
 )
+from neuralstyle.callbacks import Callback, Progress
 from neuralstyle.errors import ConfigError, ImageError
 from neuralstyle.features import FeatureExtractor
 from neuralstyle.many import (
