@@ -125,23 +125,35 @@ _STYLE_BALANCE = {
 
 DEFAULT = Preset(
     name="default",
-    layer_map=LayerMap(content={"relu4_2": 1.0, "relu2_2": 3.0}, style=_STYLE_BALANCE),
+    layer_map=LayerMap(
+        content={"relu4_2": 1.0, "relu2_2": 3.0, "relu1_2": 1.0}, style=_STYLE_BALANCE
+    ),
     # Chosen by pictures and the quality protocol at 512 px (benchmarks/results/quality.json).
     # Style on relu1_1..relu5_1 at 20 each painted over the subject (astronaut x the_scream:
     # edge 0.035, no face). Content on relu2_2 as well as relu4_2 keeps the fine structure (the
     # eyes); style weight 0.15 with relu4_1/relu5_1 at 0.5/0.1 takes the painting's large shapes
     # and keeps the face (0.98); at style weight 0.3 those layers paint the Scream's hollow eyes
-    # over the astronaut's (face 0.0). Coarse to fine from 128 px with a fresh Adam at each
-    # scale; the learning rate is left to the optimizer (Adam's 0.02), so switching the preset
-    # to L-BFGS gets L-BFGS's own 1.
+    # over the astronaut's (face 0.0). That recipe still lost 4 of 10 portrait faces under
+    # colour-heavy paintings (the Scream, Shipwreck, the Great Wave): every global lever that
+    # brought one back cost the style on all pairs. The content weight that follows the photo's
+    # detail (content_structure 8, with relu1_2 for colour where that detail is) brings back all
+    # four and lets flat regions take more of the painting. Coarse to fine from 128 px with a
+    # fresh Adam at each scale; the learning rate is left to the optimizer (Adam's 0.02), so
+    # switching the preset to L-BFGS gets L-BFGS's own 1.
     config=TransferConfig(
-        steps=300, optimizer="adam", style_weight=0.15, start_size=128, precision="auto"
+        steps=300,
+        optimizer="adam",
+        style_weight=0.15,
+        content_structure=8.0,
+        start_size=128,
+        precision="auto",
     ),
     source=(
         "neuralstyle's default: neural-style's shallow layer weights in balanced terms with the "
         "deep ones raised (style relu1_1..relu5_1 at 400, 340, 2.6, 0.5, 0.1 against content "
-        "relu4_2 at 1) at style weight 0.15, content on relu2_2 (3) as well for fine structure, "
-        "bfloat16 where the CPU has it, Adam at 0.02 per step "
+        "relu4_2 at 1) at style weight 0.15, content on relu2_2 (3) and relu1_2 (1) as well for "
+        "fine structure and colour, weighted per position by the photo's local detail "
+        "(content_structure 8), bfloat16 where the CPU has it, Adam at 0.02 per step "
         "in pixel units from the content image, coarse to fine from 128 px (as crowsonkb's "
         "style-transfer-pytorch), 300 steps shared by the scales"
     ),
