@@ -69,6 +69,12 @@ def test_ray_makes_the_same_pictures_as_in_process(
         # Same seed, same network, same arithmetic: at most one level of rounding apart.
         assert np.abs(pixels(mine.output) - pixels(theirs.output)).max() <= 1
     assert len((tmp_path / "ray" / MANIFEST).read_text().splitlines()) == 2
+    # Resuming on Ray: every pair is done, so nothing is sent to the cluster again.
+    again = stylize_many(
+        pairs, tmp_path / "ray", transfer=tiny_transfer(), runner=on_ray(tiny_transfer())
+    )
+    assert [outcome.status for outcome in again.outcomes] == ["skipped", "skipped"]
+    assert len((tmp_path / "ray" / MANIFEST).read_text().splitlines()) == 2
 
 
 class DieOnce:
