@@ -151,9 +151,7 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def _objectives(args: argparse.Namespace) -> list[Objective]:
     device = torch.device(args.device)
-    bundled = FeatureExtractor(
-        DEFAULT.layer_map.layers, pooling=DEFAULT.config.pooling, padding=DEFAULT.config.padding
-    )
+    bundled = FeatureExtractor(DEFAULT.layer_map.layers)
     seed_model, seeded = speed.seed_networks(args.weights_seed, device)
     del seed_model  # the seed's own loop is not measured here
     return [

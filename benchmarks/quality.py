@@ -260,8 +260,6 @@ def _transfer(name: str, args: argparse.Namespace) -> StyleTransfer:
             preset.layer_map.layers,
             weights="random",
             seed=0,
-            pooling=preset.config.pooling,
-            padding=preset.config.padding,
         )
     config = replace(preset.config, **changes)
     return StyleTransfer(preset.layer_map, config=config, extractor=extractor)

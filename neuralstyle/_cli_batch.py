@@ -74,8 +74,8 @@ def main(argv: Sequence[str]) -> int:
             preset.layer_map.layers,
             backbone=args.backbone,
             weights=args.weights,
-            pooling=config.pooling,
-            padding=config.padding,
+            pooling=args.pooling,
+            padding=args.padding,
         )
     except ConfigError as error:
         raise UsageError(str(error)) from error

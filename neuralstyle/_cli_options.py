@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal, NoReturn
 
-from neuralstyle.backbones import BackboneName
+from neuralstyle.backbones import BackboneName, Padding, Pooling
 from neuralstyle.config import OPTION_GROUPS, TransferConfig
 from neuralstyle.errors import ConfigError, closest_names
 from neuralstyle.presets import DEFAULT, PRESETS
@@ -41,7 +41,7 @@ __all__ = [
 # Config fields whose command-line spelling differs from the API's (first flag is the main one).
 _FLAGS = {"style_blend": ("--style-weights", "--style-blend")}
 # Config fields handled by hand: --init also takes the path of a starting image.
-BY_HAND = frozenset({"init"})
+BY_HAND = frozenset({"init", "pooling", "padding"})
 # Config fields whose flag may be given bare, and the value that means (neural-style's
 # `-original_colors 1` habit: a bare --preserve-color keeps the content's colours by luminance).
 _BARE = {"preserve_color": "luminance"}
@@ -242,6 +242,21 @@ def add_recipe_options(parser: argparse.ArgumentParser, base: TransferConfig) ->
         metavar="{bundled,imagenet,random,PATH}",
         help="bundled (VGG16, offline), imagenet (torchvision's, downloaded once), random, or a "
         "state-dict file (default: bundled for vgg16, imagenet for vgg19)",
+    )
+
+    group.add_argument(
+        "--pooling",
+        choices=typing.get_args(Pooling),
+        default="max",
+        help="the network's pooling: avg gives smoother strokes, as Gatys et al. suggest "
+        "(default: max)",
+    )
+    group.add_argument(
+        "--padding",
+        choices=typing.get_args(Padding),
+        default="zeros",
+        help="the network's first padding: replicate avoids a dark or bright frame "
+        "(default: zeros)",
     )
 
     init_help = attribute_help(TransferConfig.__doc__ or "").get("init", "")

@@ -272,8 +272,8 @@ def _extractor(job: _Job) -> FeatureExtractor:
             job.preset.layer_map.layers,
             backbone=job.args.backbone,
             weights=job.args.weights,
-            pooling=job.config.pooling,
-            padding=job.config.padding,
+            pooling=job.args.pooling,
+            padding=job.args.padding,
         )
     except ConfigError as error:
         raise UsageError(str(error)) from error

@@ -11,6 +11,7 @@ per field as simple as they are.
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal, TypeVar
@@ -40,7 +41,7 @@ OPTION_GROUPS: dict[str, str] = {
     "objective": "what the picture aims at: the loss terms and their weights",
     "optimization": "how the pixels move: optimizer, start, steps",
     "schedule": "the sizes a run works at: output, scales, style image, tiles",
-    "network": "how the default network is built (a given extractor must match)",
+    "network": "deprecated: the network's own options belong to FeatureExtractor",
     "runtime": "where and how fast: device, precision, layout, memory check",
 }
 """Group name -> what its options change, in the order a reader meets them."""
@@ -117,8 +118,8 @@ class TransferConfig:
 
     The fields are listed by group (:data:`OPTION_GROUPS`): the objective (``content_weight`` to
     ``balance``), the optimization (``steps`` to ``ema_decay``), the schedule (``size`` to
-    ``tile_size``), the network (``pooling``, ``padding``) and the runtime (``device`` to
-    ``check_memory``).
+    ``tile_size``), the deprecated network options (``pooling``, ``padding``) and the runtime
+    (``device`` to ``check_memory``).
 
     Attributes:
         content_weight: Multiplies every content term.
@@ -165,11 +166,11 @@ class TransferConfig:
         tile_size: Optimize every scale whose long side exceeds this many pixels tile by tile
             (overlapping square crops of this side, against style targets of the whole image), so
             memory depends on the tile instead of the output; None optimizes whole images.
-        pooling: ``"max"`` or ``"avg"`` pooling in the default network (avg gives smoother
-            strokes, as Gatys et al. suggest); must match a given extractor's.
-        padding: ``"zeros"`` or ``"replicate"`` padding of the default network's first
-            convolution (replicate avoids dark or bright borders); must match a given
-            extractor's.
+        pooling: Deprecated (warns): the network's pooling is an option of the network, e.g.
+            ``extractor=FeatureExtractor(layer_map.layers, pooling="avg")``. When given, the
+            default network is built with it and a given extractor must have it; None (the
+            default) leaves the network as built (max pooling for the default one).
+        padding: Deprecated (warns), as ``pooling``: ``FeatureExtractor(..., padding=...)``.
         device: ``"auto"`` (CUDA, then MPS, then CPU) or a torch device string.
         precision: ``"float32"``, or ``"bfloat16"``/``"float16"`` autocast (Grams stay float32);
             ``"auto"`` (the presets' choice) is bfloat16 on CPUs with native bfloat16
@@ -213,8 +214,8 @@ class TransferConfig:
     style_scale: float | None = _in("schedule", 1.0)
     tile_size: int | None = _in("schedule", None)
     # -- network
-    pooling: Pooling = _in("network", "max")
-    padding: Padding = _in("network", "zeros")
+    pooling: Pooling | None = _in("network", None)
+    padding: Padding | None = _in("network", None)
     # -- runtime
     device: str = _in("runtime", "auto")
     precision: Literal["auto", "float32", "bfloat16", "float16"] = _in("runtime", "float32")
@@ -263,9 +264,24 @@ class TransferConfig:
             )
             if not valid or not 0 <= self.ema_decay < 1:
                 raise ConfigError(f"ema_decay must be in [0, 1) or None, got {self.ema_decay!r}")
-        check_network_options(self.pooling, self.padding)
+        self._check_network_options()
         if self.style_scale is not None:
             _positive("style_scale", self.style_scale, allow_zero=False)
+
+    def _check_network_options(self) -> None:
+        """The deprecated network options: still checked and applied, with a warning."""
+        given = {name: getattr(self, name) for name in ("pooling", "padding")}
+        given = {name: value for name, value in given.items() if value is not None}
+        if not given:
+            return
+        check_network_options(given.get("pooling", "max"), given.get("padding", "zeros"))
+        spelled = ", ".join(f"{name}={value!r}" for name, value in given.items())
+        warnings.warn(
+            f"TransferConfig({spelled}) is deprecated: the network's options belong to the "
+            f"network; pass extractor=FeatureExtractor(layers, {spelled}) instead",
+            DeprecationWarning,
+            stacklevel=4,
+        )
 
     def resolved_device(self) -> torch.device:
         """The device this config runs on, with ``"auto"`` resolved to the best one present."""

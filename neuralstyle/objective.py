@@ -114,7 +114,9 @@ class Objective:
         owned = extractor is None
         if extractor is None:
             extractor = FeatureExtractor(
-                self.layer_map.layers, pooling=self.config.pooling, padding=self.config.padding
+                self.layer_map.layers,
+                pooling=self.config.pooling or "max",
+                padding=self.config.padding or "zeros",
             )
         _check_extractor_matches(extractor, self.config)
         _check_some_term(self.layer_map, self.config)
@@ -348,14 +350,15 @@ def _check_some_term(layer_map: LayerMap, config: TransferConfig) -> None:
 
 
 def _check_extractor_matches(extractor: FeatureExtractor, config: TransferConfig) -> None:
-    """A given extractor must have been built with the pooling and padding the config asks."""
+    """A given extractor must have the pooling and padding a (deprecated) config option asks."""
     for option in ("pooling", "padding"):
         wanted, built = getattr(config, option), getattr(extractor, option)
-        if wanted != built:
+        if wanted is not None and wanted != built:
             raise ConfigError(
                 f"the config asks for {option}={wanted!r} but the extractor was built with "
-                f"{option}={built!r}; build it with FeatureExtractor(..., {option}={wanted!r}) "
-                "or leave extractor=None"
+                f"{option}={built!r}; leave the config's {option} unset (it is deprecated: the "
+                "extractor's own option decides) or build the extractor with "
+                f"FeatureExtractor(..., {option}={wanted!r})"
             )
 
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 from tiny import random_image, tiny_extractor
 
-from neuralstyle import LayerMap, StyleTransfer, TransferConfig
+from neuralstyle import FeatureExtractor, LayerMap, StyleTransfer, TransferConfig
 from neuralstyle.callbacks import RunEnd, RunStart, StepState, Stop
 from neuralstyle.errors import ConfigError
 from neuralstyle.run import steps_per_scale
@@ -123,19 +123,33 @@ def test_bad_scale_and_average_options_are_refused(field: str, value: object) ->
         TransferConfig(**{field: value})  # type: ignore[arg-type]
 
 
-def test_the_default_network_is_built_with_the_configs_pooling_and_padding() -> None:
+def test_pooling_and_padding_are_the_networks_own_options() -> None:
     layers = LayerMap(content={"relu2_1": 1.0}, style={"relu1_1": 1.0})
-    config = TransferConfig(device="cpu", pooling="avg", padding="replicate")
-    extractor = StyleTransfer(layers, config=config).extractor
+    network = FeatureExtractor(layers.layers, weights="random", pooling="avg", padding="replicate")
+    extractor = StyleTransfer(
+        layers, config=TransferConfig(device="cpu"), extractor=network
+    ).extractor
     assert (extractor.pooling, extractor.padding) == ("avg", "replicate")
     kinds = {type(module).__name__ for module in extractor.modules()}
     assert "AvgPool2d" in kinds
     assert "MaxPool2d" not in kinds
 
 
-def test_a_given_extractor_must_match_the_configs_pooling() -> None:
-    with pytest.raises(ConfigError, match="pooling='avg'"):
+def test_the_configs_network_options_still_work_and_say_where_they_moved() -> None:
+    layers = LayerMap(content={"relu2_1": 1.0}, style={"relu1_1": 1.0})
+    with pytest.warns(DeprecationWarning, match=r"FeatureExtractor\(layers, pooling='avg'"):
+        config = TransferConfig(device="cpu", pooling="avg")
+    extractor = StyleTransfer(layers, config=config).extractor
+    assert (extractor.pooling, extractor.padding) == ("avg", "zeros")
+    moved = pytest.warns(DeprecationWarning, match="is deprecated")
+    with moved, pytest.raises(ConfigError, match="pooling='avg'"):
         StyleTransfer(LAYERS, config=replace(CONFIG, pooling="avg"), extractor=tiny_extractor())
+
+
+def test_an_unset_network_option_takes_the_given_extractors() -> None:
+    transfer = StyleTransfer(LAYERS, config=CONFIG, extractor=tiny_extractor())
+    assert CONFIG.pooling is None
+    assert transfer.extractor.pooling == tiny_extractor().pooling
 
 
 @pytest.mark.slow  # the bundled VGG16 at 128 px over two scales: about a minute on two CPU cores
