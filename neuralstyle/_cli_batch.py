@@ -20,13 +20,13 @@ from neuralstyle._cli_options import (
     UsageError,
     add_config_options,
     add_recipe_options,
+    build_network,
     chosen_preset,
     config_overrides,
     configured,
 )
 from neuralstyle.callbacks import Callback, Progress
 from neuralstyle.errors import ConfigError, ImageError
-from neuralstyle.features import FeatureExtractor
 from neuralstyle.many import (
     MANIFEST,
     Outcome,
@@ -69,16 +69,7 @@ def main(argv: Sequence[str]) -> int:
         if args.init not in ("content", "noise"):
             raise UsageError("--init in a batch must be content or noise (one start for all)")
         config = configured(config, {"init": args.init})
-    try:
-        extractor = FeatureExtractor(
-            preset.layer_map.layers,
-            backbone=args.backbone,
-            weights=args.weights,
-            pooling=args.pooling,
-            padding=args.padding,
-        )
-    except ConfigError as error:
-        raise UsageError(str(error)) from error
+    extractor = build_network(args, preset.layer_map.layers)
     transfer = StyleTransfer(preset.layer_map, config=config, extractor=extractor)
     callbacks: list[Callback] = [Progress(every=10)] if args.pair_progress else []
     bar = _JobProgress(len(pairs), sys.stderr, quiet=args.quiet)

@@ -21,6 +21,7 @@ from typing import Any, Literal, NoReturn
 from neuralstyle.backbones import BackboneName, Padding, Pooling
 from neuralstyle.config import OPTION_GROUPS, TransferConfig
 from neuralstyle.errors import ConfigError, closest_names
+from neuralstyle.features import FeatureExtractor
 from neuralstyle.presets import DEFAULT, PRESETS
 
 __all__ = [
@@ -30,6 +31,7 @@ __all__ = [
     "add_config_options",
     "add_recipe_options",
     "attribute_help",
+    "build_network",
     "chosen_preset",
     "config_overrides",
     "configured",
@@ -315,3 +317,18 @@ def config_overrides(args: argparse.Namespace) -> dict[str, object]:
 
 def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def build_network(args: argparse.Namespace, layers: Sequence[str]) -> FeatureExtractor:
+    """The network ``--backbone``, ``--weights``, ``--pooling`` and ``--padding`` ask for;
+    an impossible combination is a usage error."""
+    try:
+        return FeatureExtractor(
+            list(layers),
+            backbone=args.backbone,
+            weights=args.weights,
+            pooling=args.pooling,
+            padding=args.padding,
+        )
+    except ConfigError as error:
+        raise UsageError(str(error)) from error

@@ -28,6 +28,7 @@ from neuralstyle._cli_options import (
     UsageError,
     add_config_options,
     add_recipe_options,
+    build_network,
     chosen_preset,
     config_overrides,
     configured,
@@ -38,7 +39,6 @@ from neuralstyle.callbacks import Callback, Progress, RunEnd, RunStart, Snapshot
 from neuralstyle.config import TransferConfig
 from neuralstyle.errors import ConfigError, ImageError, InsufficientMemoryError, NeuralStyleError
 from neuralstyle.examples import example_image
-from neuralstyle.features import FeatureExtractor
 from neuralstyle.image import load_alpha
 from neuralstyle.image_output import check_output_path, save_image
 from neuralstyle.presets import Preset, get_preset
@@ -241,7 +241,11 @@ def _execute(job: _Job) -> int:
         check_output_path(job.output, protect=protect, bits=job.args.bits)
     except (ImageError, ConfigError) as error:
         raise UsageError(str(error)) from error
-    transfer = StyleTransfer(job.preset.layer_map, config=job.config, extractor=_extractor(job))
+    transfer = StyleTransfer(
+        job.preset.layer_map,
+        config=job.config,
+        extractor=build_network(job.args, job.preset.layer_map.layers),
+    )
     announce = _Announce(job)
     callbacks = [announce, *_reporting(job)]
     style: ImageSources = job.styles[0] if len(job.styles) == 1 else list(job.styles)
@@ -263,20 +267,6 @@ def _execute(job: _Job) -> int:
     _say(job, f"{result.steps_done} steps in {result.seconds:.1f} s; wrote {written}")
     print(written, flush=True)
     return 0
-
-
-def _extractor(job: _Job) -> FeatureExtractor:
-    """The network the options ask for; an impossible combination is a usage error."""
-    try:
-        return FeatureExtractor(
-            job.preset.layer_map.layers,
-            backbone=job.args.backbone,
-            weights=job.args.weights,
-            pooling=job.args.pooling,
-            padding=job.args.padding,
-        )
-    except ConfigError as error:
-        raise UsageError(str(error)) from error
 
 
 def _reporting(job: _Job) -> list[Callback]:

@@ -68,7 +68,7 @@ def spy(monkeypatch: pytest.MonkeyPatch) -> Spy:
             super().__init__(layers, **kwargs)
 
     monkeypatch.setattr(cli, "StyleTransfer", RecordingTransfer)
-    monkeypatch.setattr(cli, "FeatureExtractor", RecordingExtractor)
+    monkeypatch.setattr(_cli_options, "FeatureExtractor", RecordingExtractor)
     return seen
 
 
