@@ -6,8 +6,8 @@ preset's recipe (``--steps`` and ``--size`` shortened), made:
 1. **one by one, reloading**: one ``neuralstyle`` command per pair, as a shell loop runs it
    (each process imports torch and builds the network again);
 2. **network once**: ``stylize_many`` in this process, one pair after another;
-3. **batched**: the contents of each style stacked into one batch of one run (the engine
-   optimizes a batch of contents at once; the contents resized to one shape);
+3. **batched**: ``stylize_many`` with ``in_process(transfer, batch_size=N)``: each style's
+   contents (of one shape at ``--size``) stacked into one batch of one run;
 4. **Ray, 2 workers**: ``stylize_many`` with ``on_ray`` on a local Ray started with 2 CPUs, one
    pair per CPU (skipped when Ray is not installed).
 
@@ -32,8 +32,8 @@ from typing import Any
 import torch
 from _results import json_safe, write_results
 
-from neuralstyle import PRESETS, FeatureExtractor, StyleTransfer, load_image, save_image
-from neuralstyle.many import Pair, every_pair, stylize_many
+from neuralstyle import PRESETS, FeatureExtractor, StyleTransfer
+from neuralstyle.many import Pair, every_pair, in_process, stylize_many
 
 __all__ = ["main"]
 
@@ -86,21 +86,16 @@ def network_once(args: argparse.Namespace, pairs: Sequence[Pair], folder: Path) 
 
 
 def batched(args: argparse.Namespace, pairs: Sequence[Pair], folder: Path) -> float:
-    """Each style's contents in one batch (a batch has one shape: every content is resized to
-    the first one's shape at ``--size``; chelsea and coffee are both about 3:2)."""
+    """``stylize_many`` with each style's contents in one batch (``in_process(batch_size=)``;
+    chelsea and coffee come to one shape at every ``--size``)."""
     start = time.perf_counter()
     transfer = _transfer(args)
-    by_style: dict[Path, list[Path]] = {}
-    for pair in pairs:
-        by_style.setdefault(pair.style, []).append(pair.content)
-    for style, contents in by_style.items():
-        first = load_image(contents[0], size=args.size)
-        shape = (first.shape[-2], first.shape[-1])
-        batch = torch.cat([load_image(content, size=shape) for content in contents])
-        result = transfer.run(batch, str(style))
-        for content, image in zip(contents, result.image, strict=True):
-            save_image(image, folder / f"{content.stem}__{style.stem}.png")
-    return time.perf_counter() - start
+    runner = in_process(transfer, batch_size=len(pairs))
+    report = stylize_many(pairs, folder, transfer=transfer, runner=runner)
+    seconds = time.perf_counter() - start
+    if not report.ok:
+        raise RuntimeError(f"batched: {report.failed[0].reason}")
+    return seconds
 
 
 def on_ray_workers(args: argparse.Namespace, pairs: Sequence[Pair], folder: Path) -> float:

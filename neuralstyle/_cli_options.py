@@ -26,6 +26,7 @@ from neuralstyle.presets import DEFAULT, PRESETS
 
 __all__ = [
     "BY_HAND",
+    "INIT_NAMES",
     "Parser",
     "UsageError",
     "add_config_options",
@@ -44,6 +45,9 @@ __all__ = [
 _FLAGS = {"style_blend": ("--style-weights", "--style-blend")}
 # Config fields handled by hand: --init also takes the path of a starting image.
 BY_HAND = frozenset({"init", "pooling", "padding"})
+
+INIT_NAMES: tuple[str, ...] = typing.get_args(typing.get_type_hints(TransferConfig)["init"])
+"""The starts --init names (it also takes an image's path)."""
 # Config fields whose flag may be given bare, and the value that means (neural-style's
 # `-original_colors 1` habit: a bare --preserve-color keeps the content's colours by luminance).
 _BARE = {"preserve_color": "luminance"}
@@ -264,7 +268,7 @@ def add_recipe_options(parser: argparse.ArgumentParser, base: TransferConfig) ->
     init_help = attribute_help(TransferConfig.__doc__ or "").get("init", "")
     group.add_argument(
         "--init",
-        metavar="{content,noise,PATH}",
+        metavar=f"{{{','.join(INIT_NAMES)},PATH}}",
         help=f"{init_help} Or the path of an image to start from. (default: {base.init})",
     )
 
@@ -273,12 +277,12 @@ def split_init(init: str | None, overrides: dict[str, Any]) -> str | None:
     """Put a named --init into ``overrides``; return it when it is an image path instead."""
     if init is None:
         return None
-    if init in typing.get_args(typing.get_type_hints(TransferConfig)["init"]):
+    if init in INIT_NAMES:
         overrides["init"] = init
         return None
     if not Path(init).is_file():
         raise UsageError(
-            f"--init must be content, noise or an image file; {init!r} is none of them"
+            f"--init must be {', '.join(INIT_NAMES)} or an image file; {init!r} is none of them"
         )
     return init
 

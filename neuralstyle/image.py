@@ -36,6 +36,7 @@ __all__ = [
     "ImageSource",
     "PathLike",
     "SizeSpec",
+    "fitted_size",
     "load_alpha",
     "load_image",
 ]
@@ -212,7 +213,7 @@ def _pil_alpha(image: Image.Image, size: SizeSpec | None, work: torch.dtype) -> 
     if plain.mode != "RGBA":
         return None
     band = plain.getchannel("A")
-    new_hw = _target_hw(band.height, band.width, size)
+    new_hw = fitted_size(band.height, band.width, size)
     if new_hw != (band.height, band.width):
         band = band.resize((new_hw[1], new_hw[0]), Image.Resampling.LANCZOS)
     return torch.from_numpy(np.array(band, dtype=_numpy_float(work))).div_(255.0)[None, None]
@@ -252,8 +253,9 @@ def _check_device(device: torch.device | str | None) -> torch.device | None:
         raise ConfigError(f"device {device!r} is not a valid torch device: {exc}") from exc
 
 
-def _target_hw(height: int, width: int, size: SizeSpec | None) -> tuple[int, int]:
-    """Output ``(height, width)`` for an input of ``height x width`` and a validated ``size``."""
+def fitted_size(height: int, width: int, size: SizeSpec | None) -> tuple[int, int]:
+    """The ``(height, width)`` that :func:`load_image` gives an image of ``height x width`` for
+    a valid ``size`` (its long side, an exact ``(height, width)``, or None for as it is)."""
     if size is None:
         return height, width
     if isinstance(size, tuple):
@@ -328,7 +330,7 @@ def _from_pil(image: Image.Image, size: SizeSpec | None, work: torch.dtype) -> T
     """Convert a decoded PIL image of any mode to a ``(1, 3, H, W)`` tensor of dtype ``work``."""
     plain, scale = _plain_mode(image)
     height, width = plain.height, plain.width
-    new_hw = _target_hw(height, width, size)
+    new_hw = fitted_size(height, width, size)
     if new_hw != (height, width):
         plain = plain.resize((new_hw[1], new_hw[0]), Image.Resampling.LANCZOS)
     pixels = torch.from_numpy(np.array(plain, dtype=_numpy_float(work)))
@@ -525,7 +527,7 @@ def _to_rgb(chw: Tensor) -> Tensor:
 
 def _resize_tensor(image: Tensor, size: SizeSpec | None) -> Tensor:
     height, width = image.shape[-2:]
-    new_hw = _target_hw(height, width, size)
+    new_hw = fitted_size(height, width, size)
     if new_hw == (height, width):
         return image
     # Bicubic overshoots near edges.

@@ -16,6 +16,7 @@ gets the picture back as a tensor, then writes it and the manifest line on its o
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -38,6 +39,9 @@ INSTALL_HINT = 'pip install "neuralstyle[ray]"'
 
 # Retries of a pair whose worker process died (not of a pair that failed on its own).
 _RETRIES = 3
+
+# The fewest pairs kept submitted, whatever the cluster says it has now.
+_MIN_WINDOW = 4
 
 
 @dataclass(frozen=True)
@@ -107,11 +111,18 @@ def on_ray(
             remote = ray.remote(max_retries=_RETRIES, retry_exceptions=False)(_run_pair)
             remote = remote.options(num_gpus=gpus, num_cpus=cpus)
             handle = ray.put(shipped)
-            pending = {
-                remote.remote(handle, _read(pair.content), _read(pair.style)): pair
-                for pair in pairs
-            }
-            while pending:
+            waiting = iter(pairs)
+            pending: dict[Any, Pair] = {}
+            while True:
+                # A window of tasks, not the whole job: every submitted pair's files sit in
+                # the object store until its task ends. Asked again each time, so the window
+                # grows with an autoscaling cluster.
+                resources = ray.cluster_resources()  # type: ignore[no-untyped-call]
+                room = _window(resources, gpus=gpus, cpus=cpus) - len(pending)
+                for pair in itertools.islice(waiting, max(room, 0)):
+                    pending[remote.remote(handle, _read(pair.content), _read(pair.style))] = pair
+                if not pending:
+                    return
                 ready, _ = ray.wait(list(pending), num_returns=1)
                 pair = pending.pop(ready[0])
                 yield pair, _result(ray, ready[0])
@@ -120,6 +131,16 @@ def on_ray(
                 ray.shutdown()
 
     return run
+
+
+def _window(resources: dict[str, float], *, gpus: float, cpus: float) -> int:
+    """How many pairs to keep submitted: two per pair the cluster can run at once (one
+    running, one queued behind it), and at least :data:`_MIN_WINDOW`. Pairs that ask for no
+    resources are counted as one per CPU."""
+    asked = [(resources.get("GPU", 0.0), gpus), (resources.get("CPU", 0.0), cpus)]
+    fits = [int(total // each) for total, each in asked if each > 0]
+    at_once = min(fits) if fits else int(resources.get("CPU", 0.0))  # unlimited: a CPU each
+    return max(_MIN_WINDOW, 2 * at_once)
 
 
 def _read(path: Path) -> _File | str:

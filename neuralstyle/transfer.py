@@ -53,6 +53,7 @@ class TransferResult:
         image: The final image ``(B, 3, H, W)``, RGB in [0, 1] (see :meth:`StyleTransfer.output`).
         best_image: The image with the lowest loss seen (per batch item).
         best_loss: That lowest total loss (summed over the batch).
+        best_losses: Each batch item's lowest total loss (they sum to ``best_loss``).
         history: Loss term -> value at every step (``"total"`` included).
         steps_done: Steps completed.
         stop_reason: Why the run ended early, or None.
@@ -63,6 +64,7 @@ class TransferResult:
     image: Tensor
     best_image: Tensor
     best_loss: float
+    best_losses: tuple[float, ...]
     history: dict[str, list[float]]
     steps_done: int
     stop_reason: str | None
@@ -334,6 +336,7 @@ class StyleTransfer:
             image=self.output(transfer.result_image, transfer.targets),
             best_image=self.output(transfer.best_image, transfer.targets),
             best_loss=float(transfer.best_per_item.sum()),
+            best_losses=tuple(float(loss) for loss in transfer.best_per_item),
             history=history.as_lists(),
             steps_done=transfer.steps_done,
             stop_reason=transfer.stop_reason,

@@ -6,8 +6,10 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tiny import picture, tiny_extractor
 
 from neuralstyle import LayerMap, StyleTransfer, TransferConfig, optimize
@@ -19,6 +21,7 @@ from neuralstyle.many import (
     Pair,
     every_pair,
     find_images,
+    in_process,
     read_pairs,
     recipe,
     stylize_many,
@@ -272,6 +275,104 @@ def test_an_output_folder_that_is_a_file_is_refused(tmp_path: Path) -> None:
         stylize_many([], tmp_path / "taken", transfer=tiny_transfer())
 
 
+# -- batches -------------------------------------------------------------------------------------
+
+
+def record_batches(transfer: StyleTransfer, monkeypatch: pytest.MonkeyPatch) -> list[list[str]]:
+    """The content names of each run the transfer makes, as they are made."""
+    runs: list[list[str]] = []
+    original = transfer.run
+
+    def run(content: object, style: object, **options: object) -> object:
+        names = content if isinstance(content, list) else [content]
+        runs.append([Path(str(name)).stem for name in names])
+        return original(content, style, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(transfer, "run", run)
+    return runs
+
+
+def pixels(path: Path) -> np.ndarray:
+    return np.asarray(Image.open(path), dtype=np.int16)
+
+
+def test_a_batch_gives_each_pair_the_picture_it_gets_alone(
+    tmp_path: Path, images: tuple[list[Path], list[Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contents, styles = images
+    pairs = every_pair([*contents, picture(tmp_path / "contents" / "c.png", 7)], styles)
+    alone = stylize_many(pairs, tmp_path / "alone", transfer=tiny_transfer(steps=5))
+    transfer = tiny_transfer(steps=5)
+    runs = record_batches(transfer, monkeypatch)
+    runner = in_process(transfer, batch_size=2)
+    batched = stylize_many(pairs, tmp_path / "batched", transfer=transfer, runner=runner)
+    # Grouped by style, in the order the groups fill: (a, b) fill first, c waits for a partner.
+    assert runs == [["a", "b"], ["a", "b"], ["c"], ["c"]]
+    assert batched.count("done") == 6
+    for one, other in zip(alone.outcomes, batched.outcomes, strict=True):
+        assert one.output is not None
+        assert other.output is not None
+        assert np.abs(pixels(one.output) - pixels(other.output)).max() <= 1
+        assert other.loss == pytest.approx(one.loss, rel=1e-4)
+
+
+def test_a_batch_holds_one_style_and_one_shape_at_the_run_size(
+    tmp_path: Path, images: tuple[list[Path], list[Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """At size 20: a and b (40x32) and big (80x64) all run at 20x16; wide (48x32) at 20x13;
+    turned (stored 40x32, shown 32x40 by its EXIF orientation) at 16x20."""
+    contents, styles = images
+    wide = picture(tmp_path / "contents" / "wide.png", 3, size=(48, 32))
+    big = picture(tmp_path / "contents" / "big.png", 4, size=(80, 64))
+    turned = tmp_path / "contents" / "turned.jpg"
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    Image.open(contents[0]).save(turned, exif=exif)
+    transfer = tiny_transfer(size=20)
+    runs = record_batches(transfer, monkeypatch)
+    pairs = every_pair([contents[0], wide, turned, big, contents[1]], styles)
+    report = stylize_many(
+        pairs, tmp_path / "out", transfer=transfer, runner=in_process(transfer, batch_size=4)
+    )
+    assert sorted(runs) == [
+        ["a", "big", "b"],
+        ["a", "big", "b"],
+        ["turned"],
+        ["turned"],
+        ["wide"],
+        ["wide"],
+    ]
+    assert pixels(tmp_path / "out" / "turned__x.png").shape == (20, 16, 3)
+    assert report.count("done") == 10
+
+
+def test_a_batch_that_cannot_run_runs_its_pairs_alone(
+    tmp_path: Path, images: tuple[list[Path], list[Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file whose header reads but whose pixels do not joins a batch; the batch fails, so
+    its pairs run alone, and only the bad one fails."""
+    contents, styles = images
+    cut = tmp_path / "contents" / "cut.jpg"
+    Image.open(contents[1]).save(cut)
+    cut.write_bytes(cut.read_bytes()[:700])  # the header whole, the pixels cut short
+    transfer = tiny_transfer()
+    runs = record_batches(transfer, monkeypatch)
+    pairs = every_pair([contents[0], cut], styles[:1])
+    report = stylize_many(
+        pairs, tmp_path / "out", transfer=transfer, runner=in_process(transfer, batch_size=2)
+    )
+    assert runs == [["a", "cut"], ["a"], ["cut"]]
+    assert [outcome.status for outcome in report.outcomes] == ["done", "failed"]
+    assert report.failed[0].reason is not None
+    assert report.failed[0].reason.startswith("ImageError:")
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5, True])
+def test_a_batch_size_must_be_a_positive_int(size: object) -> None:
+    with pytest.raises(ConfigError, match="batch_size must be a positive int"):
+        in_process(tiny_transfer(), batch_size=size)  # type: ignore[arg-type]
+
+
 # -- the command ---------------------------------------------------------------------------------
 
 
@@ -329,6 +430,11 @@ def test_the_command_names_each_failed_pair_and_exits_1(
         ),
         (("--pairs", "p.csv", "--content", "a.png"), "give --pairs or --content with --style"),
         (("--pairs", "missing.csv"), "cannot read the pair list"),
+        (("--pairs", "p.csv", "--batch-size", "0"), "--batch-size must be at least 1, got 0"),
+        (
+            ("--pairs", "p.csv", "--engine", "ray", "--batch-size", "2"),
+            "--batch-size applies to the local engine",
+        ),
     ],
 )
 def test_a_job_the_command_cannot_make_is_a_usage_error(
@@ -338,6 +444,23 @@ def test_a_job_the_command_cannot_make_is_a_usage_error(
     err = capsys.readouterr().err
     assert message in err
     assert err.count("\n") == 1
+
+
+def test_the_command_batches_pairs_when_asked(
+    tmp_path: Path, images: tuple[list[Path], list[Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sizes: list[int] = []
+    original = StyleTransfer.run
+
+    def run(self: StyleTransfer, content: object, *args: object, **options: object) -> object:
+        sizes.append(len(content) if isinstance(content, list) else 1)
+        return original(self, content, *args, **options)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(StyleTransfer, "run", run)
+    grid = ("--content", str(tmp_path / "contents"), "--style", str(tmp_path / "styles"))
+    assert main(batch_argv(tmp_path / "out", *grid, "--batch-size", "2", "--quiet")) == 0
+    assert sizes == [2, 2]
+    assert len(list((tmp_path / "out").glob("*.png"))) == 4
 
 
 def test_another_recipe_on_the_command_line_needs_overwrite(

@@ -22,6 +22,7 @@ from neuralstyle.many import MANIFEST, every_pair, stylize_many
 ray = pytest.importorskip(
     "ray", reason='the Ray engine is an extra: pip install "neuralstyle[ray]"'
 )
+from neuralstyle import many_ray  # noqa: E402
 from neuralstyle.many_ray import on_ray  # noqa: E402
 
 LAYERS = LayerMap(content={"relu2_1": 1.0}, style={"relu1_1": 1.0, "relu2_1": 1.0})
@@ -136,3 +137,49 @@ def test_the_command_runs_on_ray(
     assert main(argv) == 0
     assert "1 done, 0 already done, 0 failed" in capsys.readouterr().err
     assert (tmp_path / "out" / "a__x.png").is_file()
+
+
+def test_a_long_job_keeps_only_a_window_of_pairs_submitted(
+    cluster: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pair's files are read when it is submitted, and no more pairs are submitted than
+    two per pair the cluster runs at once (2 CPUs here: 4): a folder of thousands does not
+    land in the object store at once."""
+    contents = [picture(tmp_path / f"c{index}.png", index) for index in range(5)]
+    styles = [picture(tmp_path / "s.jpg", 10)]
+    reads: list[Path] = []
+    read = many_ray._read
+
+    def counted(path: Path) -> object:
+        reads.append(path)
+        return read(path)
+
+    monkeypatch.setattr(many_ray, "_read", counted)
+    read_by_outcome: list[int] = []
+    report = stylize_many(
+        every_pair(contents, styles),
+        tmp_path / "out",
+        transfer=tiny_transfer(),
+        runner=on_ray(tiny_transfer()),
+        on_outcome=lambda outcome: read_by_outcome.append(len(reads) // 2),
+    )
+    assert report.count("done") == 5
+    assert read_by_outcome[0] == 4  # four submitted before the first came back
+    assert all(submitted <= done + 4 for done, submitted in enumerate(read_by_outcome))
+    assert len(reads) == 10
+
+
+@pytest.mark.parametrize(
+    ("resources", "gpus", "cpus", "window"),
+    [
+        ({"CPU": 2.0}, 0.0, 1.0, 4),
+        ({"CPU": 64.0, "GPU": 8.0}, 1.0, 1.0, 16),
+        ({"CPU": 64.0, "GPU": 8.0}, 0.5, 2.0, 32),
+        ({"CPU": 1.0}, 0.0, 0.0, 4),
+        ({"CPU": 16.0}, 1.0, 1.0, 4),  # no GPU yet: an autoscaler may add one
+    ],
+)
+def test_the_window_is_two_pairs_per_pair_running_at_once(
+    resources: dict[str, float], gpus: float, cpus: float, window: int
+) -> None:
+    assert many_ray._window(resources, gpus=gpus, cpus=cpus) == window
