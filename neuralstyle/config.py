@@ -62,7 +62,7 @@ def option_group(name: str) -> str:
 
 
 _OPTIMIZERS = ("adam", "lbfgs")
-_INITS = ("content", "noise")
+_INITS = ("content", "recolored", "noise")
 _PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 _STYLE_LOSSES = ("gram", "wasserstein")
 _PRESERVE_COLORS = ("none", "luminance", "covariance", "histogram")
@@ -147,8 +147,11 @@ class TransferConfig:
             0.02, L-BFGS 1.0).
         adam_betas: Adam's moment decay rates.
         adam_eps: Adam's epsilon, in the units of the pixel gradient.
-        init: Start from the ``"content"`` image, or from ``"noise"``: a blank mid-grey canvas
-            with faint seeded noise, as neural-style's ``-init random``.
+        init: Start from the ``"content"`` image; from the content ``"recolored"`` to the
+            style's palette (each colour channel's histogram matched to the style's), so the
+            optimization starts with the painting's colours on the photo's structure; or from
+            ``"noise"``: a blank mid-grey canvas with faint seeded noise, as neural-style's
+            ``-init random``.
         seed: Seed of the run's own random generator (noise init); global RNG state is never
             touched.
         clamp: Clamp the image to [0, 1] after every Adam step (L-BFGS runs unclamped and the
@@ -204,7 +207,7 @@ class TransferConfig:
     learning_rate: float | None = _in("optimization", None)
     adam_betas: tuple[float, float] = _in("optimization", (0.9, 0.999))
     adam_eps: float = _in("optimization", 1e-8)
-    init: Literal["content", "noise"] = _in("optimization", "content")
+    init: Literal["content", "recolored", "noise"] = _in("optimization", "content")
     seed: int = _in("optimization", 0)
     clamp: bool = _in("optimization", True)
     ema_decay: float | None = _in("optimization", None)

@@ -204,7 +204,8 @@ class Objective:
             content_targets = {name: features[name] for name in self.layer_map.content}
             shapes = {name: spatial_size(features[name]) for name in self.layer_map.style}
         region = None if content_mask is None else mask_at(content_mask.to(self.device), size)
-        per_style = [self._style_targets(style.to(self.device), content) for style in styles]
+        seen = [self._as_seen(style.to(self.device), content) for style in styles]
+        per_style = [self._style_targets(image) for image in seen]
         if style_masks is not None:
             sized = [mask_at(mask.to(self.device), size) for mask in style_masks]
             regions = tuple(
@@ -223,15 +224,29 @@ class Objective:
         if self.config.content_structure:
             layer_shapes = {name: spatial_size(maps) for name, maps in content_targets.items()}
             weights = content_weight_maps(content, layer_shapes, self.config.content_structure)
-        return Targets(content, content_targets, norms, regions, region, content_weights=weights)
+        batch = content.shape[0]
+        palette = torch.cat([image.expand(batch, -1, -1, -1).flatten(2) for image in seen], -1)
+        return Targets(
+            content,
+            content_targets,
+            norms,
+            regions,
+            region,
+            content_weights=weights,
+            palette=palette.unsqueeze(2),
+        )
 
-    def _style_targets(self, image: Tensor, content: Tensor) -> dict[str, StyleTarget]:
-        """One style image's target at every style layer."""
+    def _as_seen(self, style: Tensor, content: Tensor) -> Tensor:
+        """A style image as its targets see it: recoloured to each content item's palette when
+        ``preserve_color`` matches colours, else as it is."""
         method = self.config.preserve_color
         if method in ("covariance", "histogram"):
-            # Recolour the style to each content item's palette.
-            batch = image.expand(content.shape[0], -1, -1, -1)
-            image = match_color(batch, content, method=method)
+            batch = style.expand(content.shape[0], -1, -1, -1)
+            return match_color(batch, content, method=method)
+        return style
+
+    def _style_targets(self, image: Tensor) -> dict[str, StyleTarget]:
+        """One style image's target at every style layer."""
         plan = self.tile_plan
         if plan is not None and plan.needed(spatial_size(image)):
             # Too large for one pass: pool the statistics of tile cores (they are sums over

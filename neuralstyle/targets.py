@@ -101,6 +101,9 @@ class Targets:
         content_weights: Layer -> ``(B, 1, h, w)`` weight of each feature position in the
             content loss, mean 1 (the photo's local detail, see
             :mod:`neuralstyle.structure`), or None for the same weight everywhere.
+        palette: The style images' pixels pooled, ``(B, 3, 1, N)``, recoloured as their targets
+            were (``preserve_color``): the colours ``init="recolored"`` starts from; None when
+            the targets were built without them.
     """
 
     content_image: Tensor
@@ -110,6 +113,7 @@ class Targets:
     content_mask: Tensor | None = None
     counted: Mapping[str, Tensor] | None = None
     content_weights: Mapping[str, Tensor] | None = None
+    palette: Tensor | None = None
 
 
 def style_target(

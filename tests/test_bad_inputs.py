@@ -599,7 +599,7 @@ def test_empty_image_lists_are_refused() -> None:
         pytest.param(["--preset", "nope"], "invalid choice: 'nope'", id="unknown-preset"),
         pytest.param(["--style-weights", "1", "2"], "2 weights for 1 style", id="blend-count"),
         pytest.param(["--style-weights", "0"], "all zero", id="blend-all-zero"),
-        pytest.param(["--init", "nowhere.png"], "--init must be content, noise or", id="init"),
+        pytest.param(["--init", "nowhere.png"], "--init must be content, recolored", id="init"),
         pytest.param(["--learning-rate", "0"], "learning_rate must be a finite", id="zero-lr"),
         pytest.param(["--size", "0"], "size must be a positive int", id="zero-size"),
         pytest.param(["--steps", "many"], "expected int, got 'many'", id="text-steps"),

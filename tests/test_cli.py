@@ -445,7 +445,7 @@ def bad(tmp_path: Path, *extra: str) -> list[str]:
         (["-o", "o.png", "--steps", "many"], 2, "expected int, got 'many'"),
         (["-o", "o.png", "--optimizer", "sgd"], 2, "invalid choice: 'sgd'"),
         (["-o", "o.png", "--preset", "gatsby"], 2, "invalid choice: 'gatsby'"),
-        (["-o", "o.png", "--init", "nowhere.jpg"], 2, "--init must be content, noise or"),
+        (["-o", "o.png", "--init", "nowhere.jpg"], 2, "--init must be content, recolored"),
         (
             ["-o", "o.png", "--style-weights", "1", "2"],
             2,

@@ -150,6 +150,36 @@ def test_noise_init_and_given_init_start_where_asked() -> None:
     assert noise.is_leaf
 
 
+def test_recolored_init_puts_the_style_colours_on_the_content_order() -> None:
+    targets = make().targets(CONTENT, STYLE)
+    start = make(replace(CONFIG, init="recolored")).initial_image(targets)
+    assert start.shape == CONTENT.shape
+    assert start.requires_grad
+    for channel in range(3):
+        mine, photo = start[0, channel].detach().flatten(), CONTENT[0, channel].flatten()
+        # The photo's order of values, with the painting's values.
+        assert torch.all(mine[photo.argsort()].diff() >= 0)
+        # The style's values as its targets saw them (resized to the run's scale).
+        assert targets.palette is not None
+        paint = targets.palette[0, channel].flatten()
+        assert float(mine.mean()) == pytest.approx(float(paint.mean()), abs=0.01)
+        assert float(mine.std()) == pytest.approx(float(paint.std()), abs=0.01)
+        assert float(paint.mean()) == pytest.approx(float(STYLE[0, channel].mean()), abs=0.02)
+
+
+def test_recolored_init_with_preserved_colours_starts_near_the_content() -> None:
+    """preserve_color recolours the style to the photo first, so its palette is the photo's."""
+    transfer = make(replace(CONFIG, init="recolored", preserve_color="histogram"))
+    start = transfer.initial_image(transfer.targets(CONTENT, STYLE))
+    assert (start - CONTENT).abs().mean() < 0.02
+
+
+def test_recolored_init_needs_targets_with_a_palette() -> None:
+    targets = replace(make().targets(CONTENT, STYLE), palette=None)
+    with pytest.raises(ConfigError, match="needs the style's colours"):
+        make(replace(CONFIG, init="recolored")).initial_image(targets)
+
+
 def test_wasserstein_style_loss_runs_and_decreases() -> None:
     result = make(replace(CONFIG, style_loss="wasserstein")).run(CONTENT, STYLE)
     assert result.history["total"][-1] < result.history["total"][0]
