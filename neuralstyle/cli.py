@@ -2,9 +2,10 @@
 
 The run options are generated from :class:`~neuralstyle.config.TransferConfig` by
 :mod:`neuralstyle._cli_options`; defaults are the chosen preset's. ``neuralstyle batch`` (many
-pictures) lives in :mod:`neuralstyle._cli_batch`. Usage errors exit with status 2, failures with 1,
-Ctrl-C with 130 after saving the best image so far; each prints one line, never a traceback
-(``--debug`` shows it).
+pictures) lives in :mod:`neuralstyle._cli_batch`, ``neuralstyle app`` (a live preview in the
+browser) in :mod:`neuralstyle.app`. Usage errors exit with status 2, failures with 1, Ctrl-C with
+130 after saving the best image so far; each prints one line, never a traceback (``--debug``
+shows it).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from neuralstyle import __version__, _cli_batch
+from neuralstyle import __version__, _cli_batch, app
 from neuralstyle._cli_options import (
     Parser,
     UsageError,
@@ -68,6 +69,7 @@ examples:
   neuralstyle photo.jpg a.jpg b.jpg --style-weights 2 1 -o out.jpg --steps 500
   neuralstyle photo.jpg painting.jpg -o out.png --preset gatys --init noise --seed 3
   neuralstyle batch --content photos/ --style paintings/ -o out/   (see batch --help)
+  neuralstyle app   (a live preview in the browser; see app --help)
 """
 
 
@@ -375,6 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args_list[:1] == ["batch"]:
             return _cli_batch.main(args_list[1:])
+        if args_list[:1] == ["app"]:
+            return app.main(args_list[1:])
         job = _job(args_list)
         return _execute(job)
     except SystemExit as exit_:  # argparse: --help, or a usage error already printed

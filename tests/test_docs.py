@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import neuralstyle
-from neuralstyle import _cli_batch, cli, objective, presets
+from neuralstyle import _cli_batch, app, cli, objective, presets
 from neuralstyle.examples import example_image
 from neuralstyle.image import load_image
 from neuralstyle.image_output import save_image
@@ -146,9 +146,14 @@ def test_the_docs_show_commands() -> None:
     ids=[f"{page_id(page)}:{line}" for page, line, _ in SHELL],
 )
 def test_command_examples_parse(page: Path, line: int, argv: list[str]) -> None:
-    demo, batch = argv[:1] == ["demo"], argv[:1] == ["batch"]
-    rest = argv[1:] if demo or batch else argv
-    parser = _cli_batch._parser(rest) if batch else cli._build_parser(rest, demo=demo)
+    command = argv[0] if argv[:1] in (["demo"], ["batch"], ["app"]) else None
+    rest = argv[1:] if command else argv
+    if command == "batch":
+        parser = _cli_batch._parser(rest)
+    elif command == "app":
+        parser = app._parser()
+    else:
+        parser = cli._build_parser(rest, demo=command == "demo")
     if "--help" in rest:
         with pytest.raises(SystemExit) as exit_info:
             parser.parse_args(rest)
