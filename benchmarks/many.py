@@ -12,7 +12,9 @@ preset's recipe (``--steps`` and ``--size`` shortened), made:
    pair per CPU (skipped when Ray is not installed).
 
 Each way gets the same threads in all (``--threads``; Ray's workers one each). Reported: wall
-seconds and pictures per minute, and the speed-up over the shell loop. The table goes to stdout;
+seconds and pictures per minute, and the speed-up over the shell loop. Then the batch curve:
+``--frames`` copies of the first content with the first style at each ``--batch-sizes``, on
+``--device`` (``cuda`` on a GPU machine). The table goes to stdout;
 the last line is one JSON object, also written to ``--output``.
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -51,14 +54,26 @@ def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--weights", choices=("bundled", "random"), default="bundled")
     parser.add_argument("--no-ray", action="store_true", help="leave the Ray way out")
+    parser.add_argument(
+        "--batch-sizes",
+        nargs="*",
+        type=int,
+        default=[1, 2, 4, 8],
+        help="the batch curve: --frames copies of the first content with the first style at "
+        "each batch size (none: leave the curve out)",
+    )
+    parser.add_argument("--frames", type=int, default=8, help="pictures in the batch curve")
+    parser.add_argument(
+        "--device", default="cpu", help="where the batch curve runs (cuda on a GPU)"
+    )
     parser.add_argument("--output", type=Path, default=_DEFAULT_OUTPUT)
     parser.add_argument("--no-write", action="store_true", help="print only")
     return parser.parse_args(argv)
 
 
-def _transfer(args: argparse.Namespace) -> StyleTransfer:
+def _transfer(args: argparse.Namespace, device: str = "cpu") -> StyleTransfer:
     preset = PRESETS["default"]
-    config = replace(preset.config, size=args.size, steps=args.steps)
+    config = replace(preset.config, size=args.size, steps=args.steps, device=device)
     extractor = FeatureExtractor(preset.layer_map.layers, weights=args.weights)
     return StyleTransfer(preset.layer_map, config=config, extractor=extractor)
 
@@ -118,6 +133,34 @@ def on_ray_workers(args: argparse.Namespace, pairs: Sequence[Pair], folder: Path
     return seconds
 
 
+def batch_curve(args: argparse.Namespace, scratch: Path) -> dict[str, dict[str, float]]:
+    """Pictures per minute at each ``--batch-sizes``: ``--frames`` copies of the first content
+    (frames of a still video) with the first style, ``stylize_many`` with
+    ``in_process(batch_size=)`` on ``--device``, one network for the whole curve."""
+    content = _IMAGES / "content" / f"{args.contents[0]}.jpg"
+    style = _IMAGES / "style" / f"{args.styles[0]}.jpg"
+    frames = scratch / "frames"
+    frames.mkdir()
+    copies = [
+        shutil.copy(content, frames / f"frame{index:03d}.jpg") for index in range(args.frames)
+    ]
+    pairs = every_pair([Path(copy) for copy in copies], [style])
+    transfer = _transfer(args, args.device)
+    curve = {}
+    for size in args.batch_sizes:
+        folder = scratch / f"batch{size}"
+        runner = in_process(transfer, batch_size=size)
+        start = time.perf_counter()
+        report = stylize_many(pairs, folder, transfer=transfer, runner=runner)
+        if transfer.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = time.perf_counter() - start
+        if not report.ok:
+            raise RuntimeError(f"batch size {size}: {report.failed[0].reason}")
+        curve[str(size)] = {"seconds": seconds, "pictures_per_minute": 60 * len(pairs) / seconds}
+    return curve
+
+
 def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     """Run every way on the same pairs and report pictures per minute side by side."""
     args = _parse(argv)
@@ -139,6 +182,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             folder = Path(scratch) / name
             folder.mkdir()
             seconds[name] = way(args, pairs, folder)
+        curve = batch_curve(args, Path(scratch)) if args.batch_sizes else {}
     base = seconds["one_by_one_reloading"]
     print(f"{len(pairs)} pairs at {args.size} px, {args.steps} steps, {args.threads} threads")
     print(f"{'way':<24}{'seconds':>10}{'pictures/min':>14}{'vs shell loop':>15}")
@@ -147,6 +191,11 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
         per_minute = 60 * len(pairs) / value
         rows[name] = {"seconds": value, "pictures_per_minute": per_minute, "speedup": base / value}
         print(f"{name:<24}{value:>10.1f}{per_minute:>14.2f}{base / value:>14.2f}x")
+    if curve:
+        print(f"\nbatch curve: {args.frames} frames on {args.device}")
+        print(f"{'batch size':<24}{'seconds':>10}{'pictures/min':>14}")
+        for size, row in curve.items():
+            print(f"{size:<24}{row['seconds']:>10.1f}{row['pictures_per_minute']:>14.2f}")
     results = json_safe(
         {
             "benchmark": "many",
@@ -157,6 +206,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
             "weights": args.weights,
             "cpu": torch.backends.cpu.get_cpu_capability(),
             "ways": rows,
+            "batch_curve": {"frames": args.frames, "device": args.device, "sizes": curve},
         }
     )
     write_results(results, None if args.no_write else args.output)
