@@ -367,6 +367,30 @@ def test_a_batch_that_cannot_run_runs_its_pairs_alone(
     assert report.failed[0].reason.startswith("ImageError:")
 
 
+def test_a_batch_that_stops_early_runs_its_pairs_alone(
+    tmp_path: Path, images: tuple[list[Path], list[Path]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch the divergence guard stopped keeps no picture: each pair runs again alone and
+    gets its own reason (here every run diverges)."""
+
+    def nan_after_one_step(image: torch.Tensor, config: TransferConfig) -> torch.optim.Optimizer:
+        optimizer = torch.optim.Adam([image], lr=0.05)
+        optimizer.register_step_post_hook(lambda *_: image.data.fill_(float("nan")))
+        return optimizer
+
+    monkeypatch.setattr(optimize, "make_optimizer", nan_after_one_step)
+    transfer = tiny_transfer(steps=20)
+    runs = record_batches(transfer, monkeypatch)
+    pairs = every_pair(images[0], images[1][:1])
+    report = stylize_many(
+        pairs, tmp_path / "out", transfer=transfer, runner=in_process(transfer, batch_size=2)
+    )
+    assert runs == [["a", "b"], ["a"], ["b"]]
+    assert [outcome.status for outcome in report.outcomes] == ["failed", "failed"]
+    assert all((o.reason or "").startswith("the run stopped early") for o in report.outcomes)
+    assert not list((tmp_path / "out").glob("*.png"))
+
+
 @pytest.mark.parametrize("size", [0, -1, 1.5, True])
 def test_a_batch_size_must_be_a_positive_int(size: object) -> None:
     with pytest.raises(ConfigError, match="batch_size must be a positive int"):
