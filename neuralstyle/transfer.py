@@ -336,7 +336,7 @@ class StyleTransfer:
             image=self.output(transfer.result_image, transfer.targets),
             best_image=self.output(transfer.best_image, transfer.targets),
             best_loss=float(transfer.best_per_item.sum()),
-            best_losses=tuple(float(loss) for loss in transfer.best_per_item),
+            best_losses=tuple(transfer.best_per_item.tolist()),  # one read, after the loop
             history=history.as_lists(),
             steps_done=transfer.steps_done,
             stop_reason=transfer.stop_reason,
