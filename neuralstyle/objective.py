@@ -57,6 +57,10 @@ from neuralstyle.tiling import TilePlan
 
 __all__ = ["Loss", "Objective"]
 
+# The most pixels of each style image Targets.palette keeps (evenly strided): enough for its
+# colour distribution, and small whatever the style's size.
+_PALETTE_PIXELS = 1 << 16
+
 
 @dataclass(frozen=True)
 class Loss:
@@ -225,7 +229,7 @@ class Objective:
             layer_shapes = {name: spatial_size(maps) for name, maps in content_targets.items()}
             weights = content_weight_maps(content, layer_shapes, self.config.content_structure)
         batch = content.shape[0]
-        palette = torch.cat([image.expand(batch, -1, -1, -1).flatten(2) for image in seen], -1)
+        palette = torch.cat([_palette(image).expand(batch, -1, -1) for image in seen], -1)
         return Targets(
             content,
             content_targets,
@@ -392,3 +396,10 @@ def _content_value(features: Tensor, targets: Targets, name: str) -> Tensor:
     # rescale it to the mean over the counted ones.
     value = content_loss(features * counted, target * counted, reduction="none")
     return value * (counted.numel() / counted.sum().clamp_min(1))
+
+
+def _palette(image: Tensor) -> Tensor:
+    """Up to ``_PALETTE_PIXELS`` of ``image``'s pixels, evenly strided, ``(B, 3, N)``."""
+    pixels = image.flatten(2)
+    stride = -(-pixels.shape[-1] // _PALETTE_PIXELS)
+    return pixels[..., ::stride]

@@ -101,9 +101,10 @@ class Targets:
         content_weights: Layer -> ``(B, 1, h, w)`` weight of each feature position in the
             content loss, mean 1 (the photo's local detail, see
             :mod:`neuralstyle.structure`), or None for the same weight everywhere.
-        palette: The style images' pixels pooled, ``(B, 3, 1, N)``, recoloured as their targets
-            were (``preserve_color``): the colours ``init="recolored"`` starts from; None when
-            the targets were built without them.
+        palette: The style images' pixels pooled, ``(B, 3, 1, N)`` (an even sample of up to
+            65,536 of each image's), recoloured as their targets were (``preserve_color``): the
+            colours ``init="recolored"`` starts from; None when the targets were built without
+            them.
     """
 
     content_image: Tensor

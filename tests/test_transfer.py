@@ -167,6 +167,15 @@ def test_recolored_init_puts_the_style_colours_on_the_content_order() -> None:
         assert float(paint.mean()) == pytest.approx(float(STYLE[0, channel].mean()), abs=0.02)
 
 
+def test_the_palette_is_a_bounded_sample_of_the_style() -> None:
+    big = random_image(300, 300, seed=5)  # 90,000 pixels: every second one is kept
+    targets = make(replace(CONFIG, size=None, style_scale=None)).targets(CONTENT, big)
+    assert targets.palette is not None
+    assert targets.palette.shape == (1, 3, 1, 45_000)
+    kept = targets.palette.flatten(2)
+    assert torch.allclose(kept.mean(-1), big.flatten(2).mean(-1), atol=0.01)
+
+
 def test_recolored_init_with_preserved_colours_starts_near_the_content() -> None:
     """preserve_color recolours the style to the photo first, so its palette is the photo's."""
     transfer = make(replace(CONFIG, init="recolored", preserve_color="histogram"))
