@@ -154,8 +154,8 @@ def _parser(argv: Sequence[str]) -> argparse.ArgumentParser:
         type=int,
         default=1,
         metavar="N",
-        help="local: up to N pairs with one style and one content size run as one batch, faster "
-        "on a GPU and for small pictures (default: 1)",
+        help="local: up to N pairs with one style and photos of one shape at --size run as one "
+        "batch, faster on a GPU and for small pictures (default: 1)",
     )
     engine.add_argument(
         "--ray-address",

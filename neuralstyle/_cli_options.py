@@ -48,6 +48,7 @@ BY_HAND = frozenset({"init", "pooling", "padding"})
 
 INIT_NAMES: tuple[str, ...] = typing.get_args(typing.get_type_hints(TransferConfig)["init"])
 """The starts --init names (it also takes an image's path)."""
+
 # Config fields whose flag may be given bare, and the value that means (neural-style's
 # `-original_colors 1` habit: a bare --preserve-color keeps the content's colours by luminance).
 _BARE = {"preserve_color": "luminance"}
